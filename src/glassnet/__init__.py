@@ -1,0 +1,58 @@
+"""glassnet: neural networks from scratch in NumPy.
+
+Every forward pass, derivative and update is plain NumPy next to its math::
+
+    import glassnet as gn
+    model = gn.Sequential(gn.Linear(3, 4, bias=False), gn.Sigmoid(),
+                          gn.Linear(4, 1, bias=False), gn.Sigmoid())
+    model.fit(X, y, loss=gn.SSELoss(), optimizer=gn.SGD(model.parameters(), lr=1.0), epochs=1500)
+"""
+
+from glassnet import init, testing
+from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
+from glassnet.layers import ELU, GELU, Identity, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from glassnet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, SSELoss
+from glassnet.metrics import Accuracy, MeanSquaredError
+from glassnet.module import Module, Parameter, Sequential
+from glassnet.optim import SGD, Adam, CosineAnnealingLR, ExponentialLR, LRScheduler, Optimizer, RMSprop, StepLR
+from glassnet.training import History
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Parameter",
+    "Module",
+    "Sequential",
+    "Linear",
+    "Identity",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "Softmax",
+    "Loss",
+    "SSELoss",
+    "MSELoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "RMSprop",
+    "LRScheduler",
+    "StepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "History",
+    "Callback",
+    "EarlyStopping",
+    "TerminateOnNaN",
+    "Accuracy",
+    "MeanSquaredError",
+    "init",
+    "testing",
+    "__version__",
+]

@@ -1,0 +1,102 @@
+"""Argument checks shared by the whole library.
+
+Every check raises ValueError or TypeError that names the argument and echoes
+what it received, in the form "expected a positive integer. Received: units=0".
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+
+def positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
+    """``value`` as an int, which must be > 0 (or >= 0 with ``allow_zero``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer. Received: {name}={value!r}")
+    value = int(value)
+    if value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {kind} integer. Received: {name}={value!r}")
+    return value
+
+
+def int_pair(value: Any, name: str, *, allow_zero: bool = False) -> tuple[int, int]:
+    """An int or a pair of ints (kernel sizes, strides, padding) as a pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints. Received: {name}={value!r}")
+        a, b = (positive_int(v, name, allow_zero=allow_zero) for v in value)
+        return a, b
+    v = positive_int(value, name, allow_zero=allow_zero)
+    return v, v
+
+
+def real(value: Any, name: str) -> float:
+    """``value`` as a finite float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number. Received: {name}={value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite. Received: {name}={value!r}")
+    return value
+
+
+def positive_float(value: Any, name: str) -> float:
+    value = real(value, name)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive. Received: {name}={value!r}")
+    return value
+
+
+def in_range(value: Any, name: str, low: float, high: float, *, high_open: bool = True) -> float:
+    """``value`` as a float in [low, high) (or [low, high] with ``high_open=False``)."""
+    value = real(value, name)
+    if value < low or value > high or (high_open and value == high):
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}. Received: {name}={value!r}")
+    return value
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """A floating dtype (float32 or float64)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a numpy floating dtype. Received: dtype={dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64. Received: dtype={dtype!r}")
+    return dt
+
+
+def as_rng(rng: Any) -> np.random.Generator:
+    """A Generator from a Generator, an int seed, or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None. Received: rng={rng!r}")
+
+
+def as_data(x: Any, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
+    """User data as a non-empty, finite, numeric array (cast to ``dtype`` if given)."""
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a numeric array. Received: {name} of type {type(x).__name__} ({err})") from None
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a real numeric array. Received: {name} with dtype {arr.dtype}")
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample. Received: {name} with shape {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        bad = int(arr.size - np.isfinite(arr).sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); clean or impute them first")
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr

@@ -1,0 +1,113 @@
+"""Callbacks: code that ``fit`` runs at the end of each batch and epoch."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from glassnet._checks import positive_int, real
+
+__all__ = ["Callback", "EarlyStopping", "TerminateOnNaN"]
+
+
+class Callback:
+    """Base class; override the hooks you need. ``self.model`` is set by ``fit``.
+
+    To end training, set ``self.model.stop_training = True``.
+    """
+
+    model: Any = None
+
+    def on_train_begin(self) -> None:
+        pass
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_train_end(self) -> None:
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored value has stopped improving.
+
+    Args:
+        monitor: a key of the epoch logs; "val_loss" falls back to "loss" when
+            there is no validation data.
+        patience: epochs without improvement before stopping.
+        min_delta: smallest change that counts as an improvement.
+        mode: "min", "max", or "auto" (max for names containing "acc").
+        restore_best_weights: on stop, load the weights of the best epoch.
+
+    Example:
+        >>> import glassnet as gn
+        >>> stop = gn.EarlyStopping(patience=3, restore_best_weights=True)
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+    ) -> None:
+        self.monitor = monitor
+        self.patience = positive_int(patience, "patience", allow_zero=True)
+        self.min_delta = abs(real(min_delta, "min_delta"))
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.restore_best_weights = restore_best_weights
+        self.best_epoch = -1
+        self.stopped_epoch: int | None = None
+
+    def on_train_begin(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = -1
+        self.wait = 0
+        self.stopped_epoch = None
+        self._best_state: dict[str, np.ndarray] | None = None
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        key = self.monitor
+        if key not in logs and key == "val_loss":
+            key = "loss"
+        if key not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, but the epoch logs hold only {sorted(logs)}")
+        value = logs[key]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_state = self.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self) -> None:
+        if self.restore_best_weights and self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch's loss is NaN or infinite."""
+
+    def __init__(self) -> None:
+        self.terminated_at: int | None = None
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            self.terminated_at = batch
+            self.model.stop_training = True

@@ -1,0 +1,310 @@
+"""Element-wise activations and Softmax.
+
+Each derivative is written from what forward cached; where the forward output
+determines the derivative (sigmoid, tanh, ELU), the output is cached rather
+than recomputed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from glassnet._checks import real
+from glassnet.layers._base import missing_cache
+from glassnet.module import Module
+
+__all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax"]
+
+
+class _Elementwise(Module):
+    """An activation: output shape equals input shape, no parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: np.ndarray | None = None
+
+    def _keep(self, value: np.ndarray) -> None:
+        self._cache = value if self.training else None
+
+    def _cached(self) -> np.ndarray:
+        if self._cache is None:
+            raise missing_cache(self)
+        return self._cache
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(input_shape)
+
+
+class Identity(_Elementwise):
+    """``y = x``. Backward: ``dx = dy``.
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.Identity()(np.array([1.0, -2.0]))
+        array([ 1., -2.])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._keep(x)
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self._cached()
+        return dy
+
+
+class Sigmoid(_Elementwise):
+    """Logistic function ``y = 1 / (1 + exp(-x))``, the tutorial's activation.
+
+    Computed as ``exp(-logaddexp(0, -x))``, which never overflows: inputs of
+    ±1000 give 1 and 0 without a warning.
+
+    Shape: any -> same.
+
+    Backward (dy = dL/dy), from the cached output y:
+        dx = dy * y * (1 - y)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.Sigmoid()(np.array([-1000.0, 0.0, 1000.0]))
+        array([0. , 0.5, 1. ])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = np.logaddexp(0, -x)
+        np.negative(y, out=y)
+        np.exp(y, out=y)
+        self._keep(y)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        y = self._cached()
+        return dy * y * (1 - y)
+
+
+class Tanh(_Elementwise):
+    """Hyperbolic tangent ``y = tanh(x)``.
+
+    Backward (dy = dL/dy), from the cached output y:
+        dx = dy * (1 - y**2)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.Tanh()(np.array([0.0]))
+        array([0.])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = np.tanh(x)
+        self._keep(y)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        y = self._cached()
+        return dy * (1 - y * y)
+
+
+class ReLU(_Elementwise):
+    """Rectified linear unit ``y = max(x, 0)``.
+
+    Backward (dy = dL/dy), from the cached mask x > 0:
+        dx = dy * (x > 0)      (the derivative at 0 is taken as 0, like PyTorch)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.ReLU()(np.array([-1.0, 2.0]))
+        array([0., 2.])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = np.maximum(x, 0)
+        self._keep(y > 0)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        mask = self._cached()
+        return np.where(mask, dy, 0).astype(dy.dtype, copy=False)
+
+
+class LeakyReLU(_Elementwise):
+    """``y = x`` where x > 0, else ``negative_slope * x``.
+
+    Args:
+        negative_slope: slope for x <= 0 (PyTorch's default 0.01).
+
+    Backward (dy = dL/dy):
+        dx = dy where x > 0, else negative_slope * dy
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.LeakyReLU(0.1)(np.array([-1.0, 2.0]))
+        array([-0.1,  2. ])
+    """
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = real(negative_slope, "negative_slope")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        mask = x > 0
+        self._keep(mask)
+        return np.where(mask, x, x * self.negative_slope)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        mask = self._cached()
+        return np.where(mask, dy, dy * self.negative_slope)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
+
+
+class ELU(_Elementwise):
+    """Exponential linear unit: ``y = x`` where x > 0, else ``alpha * (exp(x) - 1)``.
+
+    Args:
+        alpha: the value ELU approaches as x -> -inf is -alpha.
+
+    Backward (dy = dL/dy), from the cached output y:
+        dx = dy where x > 0, else dy * (y + alpha)     (since d/dx alpha*(e^x - 1) = y + alpha)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.ELU()(np.array([0.0, 2.0]))
+        array([0., 2.])
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = real(alpha, "alpha")
+        self._mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        mask = x > 0
+        # expm1 of min(x, 0) so large positive inputs can't overflow
+        y = np.where(mask, x, self.alpha * np.expm1(np.minimum(x, 0)))
+        self._keep(y)
+        self._mask = mask if self.training else None
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        y = self._cached()
+        return np.where(self._mask, dy, dy * (y + self.alpha))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, element-wise, to double precision (NumPy has none).
+
+    Uses the series of positive terms (Abramowitz & Stegun 7.1.6)
+        erf(x) = 2/sqrt(pi) * exp(-x²) * sum_n 2^n x^(2n+1) / (1·3·...·(2n+1)),
+    which has no cancellation; |x| is clipped at 6, where erf is ±1 to double precision.
+    """
+    z = np.clip(np.asarray(x, dtype=np.float64), -6.0, 6.0)
+    z2 = 2.0 * z * z
+    term = z.copy()
+    total = z.copy()
+    n = 0
+    while True:
+        n += 1
+        term *= z2 / (2 * n + 1)
+        total += term
+        if n % 8 == 0 and not (np.abs(term) > 1e-17 * np.abs(total)).any():
+            break
+    return (2.0 / math.sqrt(math.pi)) * np.exp(-z * z) * total
+
+
+class GELU(_Elementwise):
+    """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
+
+    Args:
+        approximate: "none" (exact, ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``) or
+            "tanh" (``Phi(x) ≈ (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))) / 2``),
+            as in PyTorch.
+
+    Backward (dy = dL/dy):
+        exact: dx = dy * (Phi(x) + x * phi(x)),  phi(x) = exp(-x²/2) / sqrt(2 pi)
+        tanh:  dx = dy * (0.5 (1 + t) + 0.5 x (1 - t²) sqrt(2/pi) (1 + 3·0.044715 x²)),
+               t = tanh(sqrt(2/pi) (x + 0.044715 x³))
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.GELU()(np.array([0.0, 10.0]))
+        array([ 0., 10.])
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh'. Received: approximate={approximate!r}")
+        self.approximate = approximate
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.approximate == "tanh":
+            u = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            cdf = 0.5 * (1 + np.tanh(u))
+        else:
+            cdf = (0.5 * (1 + erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
+        self._keep(cdf)
+        self._x = x if self.training else None
+        return x * cdf
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cdf = self._cached()
+        x = self._x
+        if self.approximate == "tanh":
+            t = 2 * cdf - 1
+            slope = cdf + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        else:
+            slope = cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+        return dy * slope
+
+    def get_config(self) -> dict[str, Any]:
+        return {"approximate": self.approximate}
+
+
+class Softmax(_Elementwise):
+    """``y = exp(x) / sum(exp(x), axis)``, computed as exp(x - max) for stability.
+
+    For classification, prefer a final Linear with ``CrossEntropyLoss``, which
+    fuses softmax and log-loss; use Softmax to turn logits into probabilities.
+
+    Args:
+        axis: the axis that sums to one.
+
+    Backward (dy = dL/dy), from the cached output y:
+        dx = y * (dy - sum(dy * y, axis))
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.Softmax()(np.array([[0.0, 0.0]]))
+        array([[0.5, 0.5]])
+    """
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(f"axis must be an integer. Received: axis={axis!r}")
+        self.axis = axis
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        y /= y.sum(axis=self.axis, keepdims=True)
+        self._keep(y)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        y = self._cached()
+        return y * (dy - (dy * y).sum(axis=self.axis, keepdims=True))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"axis": self.axis}

@@ -1,0 +1,105 @@
+"""Fully connected layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from glassnet import init as initializers
+from glassnet._checks import as_rng, check_dtype, positive_int
+from glassnet.layers._base import expect_ndim, init_name, missing_cache
+from glassnet.module import Module, Parameter
+
+__all__ = ["Linear"]
+
+
+class Linear(Module):
+    """Affine map ``y = x @ W + b``, the tutorial's ``np.dot(self.input, self.weights1)``.
+
+    Args:
+        in_features: size of each input sample.
+        out_features: size of each output sample.
+        bias: learn an additive bias ``b`` (the tutorial has none).
+        init: weight initialiser, a name from ``glassnet.init`` or a callable
+            ``(shape, fan_in, fan_out, rng, dtype)``; biases start at zero.
+        rng: ``np.random.Generator`` or int seed for the initialiser.
+        dtype: float32 (default) or float64.
+
+    Shape:
+        x: (N, in_features) -> y: (N, out_features).
+        weight: (in_features, out_features); bias: (out_features,).
+        PyTorch stores (out_features, in_features): transpose when comparing.
+
+    Backward (dy = dL/dy):
+        dx = dy @ W.T
+        dW = x.T @ dy
+        db = dy.sum(axis=0)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> layer = gn.Linear(3, 2, rng=0)
+        >>> layer(np.ones((4, 3), dtype=np.float32)).shape
+        (4, 2)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str | initializers.Initializer = "xavier_uniform",
+        rng: np.random.Generator | int | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
+        self.dtype = check_dtype(dtype)
+        self.init = init
+        draw = initializers.get(init)
+        shape = (self.in_features, self.out_features)
+        w = np.asarray(draw(shape, self.in_features, self.out_features, as_rng(rng), self.dtype), dtype=self.dtype)
+        if w.shape != shape:
+            raise ValueError(f"init returned shape {w.shape}, expected {shape}")
+        self.weight = Parameter(w)
+        self.bias = Parameter(np.zeros(self.out_features, dtype=self.dtype)) if bias else None
+        self._x: np.ndarray | None = None
+
+    def check_input(self, x: np.ndarray, name: str = "x") -> None:
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"{name} has shape {x.shape}, but the model's first layer ({self!r}) "
+                f"expects (N, {self.in_features})"
+            )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        expect_ndim(self, x, 2, f"(N, {self.in_features})")
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"Linear.forward expected input of shape (N, {self.in_features}), got {x.shape}")
+        y = x @ self.weight.data
+        if self.bias is not None:
+            y += self.bias.data
+        self._x = x if self.training else None
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        x = self._x
+        if x is None:
+            raise missing_cache(self)
+        self.weight.grad += x.T @ dy
+        if self.bias is not None:
+            self.bias.grad += dy.sum(axis=0)
+        return dy @ self.weight.data.T
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*input_shape[:-1], self.out_features)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias is not None,
+            "init": init_name(self.init, "xavier_uniform"),
+            "dtype": self.dtype.name,
+        }

@@ -1,0 +1,286 @@
+"""The contract every layer follows: Parameter, Module and Sequential.
+
+A Module computes ``y = forward(x)`` and, given ``dy = dL/dy``, returns
+``dx = backward(dy)`` while adding ``dL/dp`` into each of its parameters'
+``grad``. Parameters are found by walking ``vars(self)``: an attribute that is
+a Parameter, a Module, or a list/tuple of Modules is picked up, so a weight
+can never be forgotten in a hand-kept list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from glassnet.training import History
+
+__all__ = ["Parameter", "Module", "Sequential"]
+
+
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it.
+
+    Args:
+        data: the values; kept as given (no copy), so build it in the dtype you want.
+
+    ``grad`` has the shape and dtype of ``data``; backward passes add into it
+    and ``Module.zero_grad`` (or ``Optimizer.zero_grad``) resets it in place.
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray) -> None:
+        if not isinstance(data, np.ndarray):
+            raise TypeError(f"Parameter expected a numpy array. Received: {type(data).__name__}")
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of layers and models.
+
+    Subclasses implement ``forward(x)`` and ``backward(dy)`` and list their
+    constructor arguments in ``get_config()``. Buffers (state saved with the
+    model but never trained, such as BatchNorm's running statistics) are the
+    array attributes named in the class attribute ``buffer_names``.
+
+    Stochastic layers (Dropout) set ``stochastic = True`` and own an ``rng``
+    attribute that ``fit(seed=...)`` reseeds, so a seed fixes a whole run.
+    """
+
+    buffer_names: tuple[str, ...] = ()
+    stochastic: bool = False
+    stop_training: bool = False  # set by callbacks to end fit early
+
+    def __init__(self) -> None:
+        self.training = True
+
+    # -- computation -------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def check_input(self, x: np.ndarray, name: str = "x") -> None:
+        """Raise ValueError if ``x`` cannot be this module's input (cheap; shape only)."""
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of ``forward``'s output for an input of ``input_shape``.
+
+        The default runs a float64 forward pass on zeros in eval mode; layers
+        with a closed form override it.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return tuple(self.forward(np.zeros(input_shape, dtype=self._dtype())).shape)
+        finally:
+            self.train(was_training)
+
+    def _dtype(self) -> np.dtype:
+        for p in self.parameters():
+            return p.data.dtype
+        return np.dtype(getattr(self, "dtype", np.float32))
+
+    # -- structure ---------------------------------------------------------
+    def children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules as (name, module); list items are named ``name.i``."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, depth first."""
+        yield self
+        for _, child in self.children():
+            yield from child.modules()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+        for name, child in self.children():
+            yield from child.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name in self.buffer_names:
+            yield prefix + name, getattr(self, name)
+        for name, child in self.children():
+            yield from child.named_buffers(prefix + name + ".")
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (forward caches for backward; Dropout and BatchNorm train)."""
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode: forward caches nothing, Dropout is the identity."""
+        return self.train(False)
+
+    # -- state -------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by dotted name."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays into the parameters and buffers, in place.
+
+        Raises ValueError on a missing or unexpected name, or a shape mismatch.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict of arrays. Received: {type(state).__name__}")
+        targets: dict[str, np.ndarray] = {n: p.data for n, p in self.named_parameters()}
+        targets.update(self.named_buffers())
+        missing = sorted(set(targets) - set(state))
+        unexpected = sorted(set(state) - set(targets))
+        if missing or unexpected:
+            raise ValueError(f"state does not match the model: missing {missing}, unexpected {unexpected}")
+        for name, target in targets.items():
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"state[{name!r}] has shape {value.shape}, but the model expects {target.shape}"
+                )
+            if not np.issubdtype(value.dtype, np.number):
+                raise TypeError(f"state[{name!r}] must be numeric. Received dtype {value.dtype}")
+            target[...] = value
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, JSON-safe, so ``type(m)(**m.get_config())`` rebuilds it."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "layers")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    # -- training, files and summaries (implemented in their own modules) --
+    def fit(self, x: Any, y: Any, **kwargs: Any) -> History:
+        """Train the model; see ``glassnet.training.fit``."""
+        from glassnet.training import fit
+
+        return fit(self, x, y, **kwargs)
+
+    def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
+        """Outputs for ``x`` in eval mode; see ``glassnet.training.predict``."""
+        from glassnet.training import predict
+
+        return predict(self, x, batch_size=batch_size)
+
+    def evaluate(self, x: Any, y: Any, **kwargs: Any) -> dict[str, float]:
+        """Loss and metrics on ``(x, y)``; see ``glassnet.training.evaluate``."""
+        from glassnet.training import evaluate
+
+        return evaluate(self, x, y, **kwargs)
+
+    def summary(self, input_shape: Sequence[int], print_fn: Any = print) -> str:
+        """A table of layers, output shapes and parameter counts for ``input_shape``.
+
+        ``input_shape`` excludes the batch axis, e.g. ``(1, 28, 28)`` for images.
+        Returns the table and prints it with ``print_fn`` (pass None to only return it).
+        """
+        from glassnet.summary import summary
+
+        text = summary(self, input_shape)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def save(self, path: Any) -> None:
+        """Write the model to ``path``; see ``glassnet.io.save``."""
+        from glassnet.io import save
+
+        save(self, path)
+
+
+class Sequential(Module):
+    """Layers applied one after another: ``y = layers[-1](... layers[0](x))``.
+
+    Args:
+        *layers: the Modules, in order.
+
+    Backward:
+        dx = layers[0].backward(... layers[-1].backward(dy))
+
+    Example:
+        >>> import glassnet as gn
+        >>> model = gn.Sequential(gn.Linear(3, 4, rng=0), gn.Sigmoid(), gn.Linear(4, 1, rng=0))
+        >>> model.predict([[0.0, 1.0, 1.0]]).shape
+        (1, 1)
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"Sequential expects Module instances. Received: layers[{i}]={layer!r}"
+                )
+        self.layers = list(layers)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def check_input(self, x: np.ndarray, name: str = "x") -> None:
+        if self.layers:
+            self.layers[0].check_input(x, name)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        for layer in self.layers:
+            input_shape = layer.output_shape(input_shape)
+        return input_shape
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"layers": [{"class": type(m).__name__, "config": m.get_config()} for m in self.layers]}
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"

@@ -1,0 +1,315 @@
+"""fit / evaluate / predict: the Keras-like loop around forward, backward and step.
+
+One training step is exactly the manual loop:
+
+    out = model(xb); L = loss(out, yb)
+    zero the gradients; model.backward(loss.backward()); optimizer.step()
+
+Inputs are checked once, up front, not on every batch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from glassnet._checks import as_data, as_rng, positive_int
+from glassnet.callbacks import Callback
+from glassnet.losses import Loss
+from glassnet.metrics import get as get_metric
+from glassnet.module import Module
+from glassnet.optim.optimizer import Optimizer
+
+__all__ = ["History", "fit", "predict", "evaluate"]
+
+PREDICT_BATCH = 1024
+
+
+class History:
+    """What ``fit`` returns: ``history[name]`` is the list of per-epoch values.
+
+    Names are "loss", each metric's name, and "val_" + those with validation data.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+def _model_dtype(model: Module) -> np.dtype:
+    for p in model.parameters():
+        return p.data.dtype
+    return np.dtype(np.float32)
+
+
+def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
+    x = as_data(x, name, dtype=_model_dtype(model))
+    model.check_input(x, name)
+    return x
+
+
+def _check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    y = as_data(y, name)
+    if len(y) != len(x):
+        raise ValueError(f"x and {name} must have the same number of samples. Received: {len(x)} and {len(y)}")
+    if np.issubdtype(y.dtype, np.floating) and y.dtype != dtype:
+        y = y.astype(dtype)
+    return y
+
+
+def _check_batch_size(batch_size: Any) -> int | None:
+    return None if batch_size is None else positive_int(batch_size, "batch_size")
+
+
+def _batches(model: Module, x: np.ndarray, batch_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(start, stop, output) over ``x`` in eval mode; restores the model's mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(x), batch_size):
+            stop = min(start + batch_size, len(x))
+            yield start, stop, model.forward(x[start:stop])
+    finally:
+        model.train(was_training)
+
+
+def predict(model: Module, x: Any, batch_size: int | None = None) -> np.ndarray:
+    """The model's outputs for ``x``, in eval mode, ``batch_size`` samples at a time.
+
+    ``batch_size=None`` uses batches of 1024 to bound memory.
+    """
+    x = _check_x(model, x, "x")
+    bs = _check_batch_size(batch_size) or PREDICT_BATCH
+    out: np.ndarray | None = None
+    for start, stop, yb in _batches(model, x, bs):
+        if out is None:
+            if stop == len(x):
+                return yb
+            out = np.empty((len(x), *yb.shape[1:]), dtype=yb.dtype)
+        out[start:stop] = yb
+    if out is None:  # pragma: no cover - x is never empty here
+        raise ValueError("x is empty")
+    return out
+
+
+def _metric_list(metrics: Iterable[Any]) -> list[tuple[str, Any]]:
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    return [get_metric(m) for m in metrics]
+
+
+def _check_loss(loss: Any) -> Loss:
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a glassnet Loss, such as gn.MSELoss(). Received: loss={loss!r}")
+    return loss
+
+
+def _evaluate(model: Module, x: np.ndarray, y: np.ndarray, loss: Loss | None, metrics: list[tuple[str, Any]], bs: int, prefix: str = "") -> dict[str, float]:
+    sums: dict[str, float] = {}
+    for start, stop, out in _batches(model, x, bs):
+        yb = y[start:stop]
+        weight = 1.0 if loss is not None and loss.reduction == "sum" else stop - start
+        if loss is not None:
+            sums["loss"] = sums.get("loss", 0.0) + loss.forward(out, yb) * weight
+            loss._grad = None  # evaluation never backpropagates
+        for name, fn in metrics:
+            sums[name] = sums.get(name, 0.0) + fn(out, yb) * (stop - start)
+    n = len(x)
+    return {
+        prefix + name: (total if name == "loss" and loss is not None and loss.reduction == "sum" else total / n)
+        for name, total in sums.items()
+    }
+
+
+def evaluate(
+    model: Module,
+    x: Any,
+    y: Any,
+    *,
+    loss: Loss | None = None,
+    metrics: Sequence[Any] = (),
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    """Loss and metrics of the model on ``(x, y)``, in eval mode.
+
+    Returns a dict such as ``{"loss": 0.31, "accuracy": 0.9}``; the loss is
+    a mean over samples (or a sum, for SSELoss), like during ``fit``.
+    """
+    x = _check_x(model, x, "x")
+    y = _check_y(x, y, "y", x.dtype)
+    if loss is not None:
+        _check_loss(loss)
+    metric_list = _metric_list(metrics)
+    if loss is None and not metric_list:
+        raise ValueError("evaluate needs a loss or at least one metric. Received: loss=None, metrics=()")
+    bs = _check_batch_size(batch_size) or PREDICT_BATCH
+    return _evaluate(model, x, y, loss, metric_list, bs)
+
+
+class _Progress:
+    """One line per epoch; a live bar over the batches when tqdm is installed and stderr is a terminal."""
+
+    def __init__(self, verbose: int, epochs: int, batches: int) -> None:
+        self.verbose, self.epochs, self.batches = verbose, epochs, batches
+        self.bar: Any = None
+        self._tqdm: Any = None
+        if verbose == 1 and batches > 1 and sys.stderr.isatty():
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                pass
+            else:
+                self._tqdm = tqdm
+
+    def start_epoch(self, epoch: int) -> None:
+        if self._tqdm is not None:
+            self.bar = self._tqdm(total=self.batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=False)
+
+    def batch(self, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def end_epoch(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.verbose:
+            values = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            print(f"epoch {epoch + 1}/{self.epochs} - {values} - {seconds:.2f}s", flush=True)
+
+
+def fit(
+    model: Module,
+    x: Any,
+    y: Any,
+    *,
+    loss: Loss,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    validation_data: tuple[Any, Any] | None = None,
+    seed: int | np.random.Generator | None = None,
+    callbacks: Iterable[Callback] = (),
+    metrics: Sequence[Any] = (),
+    verbose: int = 1,
+) -> History:
+    """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
+
+    Args:
+        x, y: inputs (N, ...) and targets (N, ...) or class labels (N,).
+        loss: a Loss, e.g. ``gn.CrossEntropyLoss()``.
+        optimizer: an Optimizer over ``model.parameters()``.
+        epochs: passes over the data (>= 0).
+        batch_size: samples per step; None = the whole set (full batch, as in the tutorial).
+        shuffle: draw a new sample order every epoch (from ``seed``).
+        validation_data: ``(x_val, y_val)`` evaluated after each epoch.
+        seed: int or Generator for shuffling and Dropout; the same seed gives the
+            same run, bit for bit.
+        callbacks: Callbacks such as ``EarlyStopping`` or an LR schedule.
+        metrics: names ("accuracy", "mse") or callables, reported per epoch.
+        verbose: 0 silent, 1 a line per epoch (and a live bar with tqdm), 2 a line per epoch, no bar.
+
+    Returns:
+        History with per-epoch "loss", metrics, and "val_" values.
+    """
+    loss = _check_loss(loss)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). Received: optimizer={optimizer!r}")
+    epochs = positive_int(epochs, "epochs", allow_zero=True)
+    bs_arg = _check_batch_size(batch_size)
+    x = _check_x(model, x, "x")
+    y = _check_y(x, y, "y", x.dtype)
+    metric_list = _metric_list(metrics)
+    val: tuple[np.ndarray, np.ndarray] | None = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
+        xv = _check_x(model, validation_data[0], "validation_data[0]")
+        val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", xv.dtype))
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be glassnet Callbacks. Received: {cb!r}")
+
+    rng = as_rng(seed)
+    for m in model.modules():
+        if m.stochastic:
+            m.rng = np.random.default_rng(rng.integers(2**63))  # type: ignore[attr-defined]
+
+    n = len(x)
+    bs = n if bs_arg is None else min(bs_arg, n)
+    n_batches = -(-n // bs)
+    reshuffle = shuffle and n_batches > 1  # one full batch: the order changes nothing
+    if reshuffle:
+        xbuf = np.empty((bs, *x.shape[1:]), dtype=x.dtype)
+        ybuf = np.empty((bs, *y.shape[1:]), dtype=y.dtype)
+    params = model.parameters()
+    batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    sum_loss = loss.reduction == "sum"
+    progress = _Progress(verbose, epochs, n_batches)
+    history = History()
+
+    model.train()
+    model.stop_training = False  # type: ignore[attr-defined]
+    for cb in callbacks:
+        cb.model = model
+        cb.on_train_begin()
+    for epoch in range(epochs):
+        start_time = time.perf_counter()
+        progress.start_epoch(epoch)
+        order = rng.permutation(n) if reshuffle else None
+        total = 0.0
+        metric_sums = [0.0] * len(metric_list)
+        for b, start in enumerate(range(0, n, bs)):
+            stop = min(start + bs, n)
+            if order is None:
+                xb, yb = (x, y) if n_batches == 1 else (x[start:stop], y[start:stop])
+            else:
+                idx = order[start:stop]
+                xb = np.take(x, idx, axis=0, out=xbuf[: stop - start])
+                yb = np.take(y, idx, axis=0, out=ybuf[: stop - start])
+            out = model.forward(xb)
+            batch_loss = loss.forward(out, yb)
+            for p in params:
+                p.grad.fill(0)
+            model.backward(loss.backward())
+            optimizer.step()
+            total += batch_loss if sum_loss else batch_loss * (stop - start)
+            for i, (_, fn) in enumerate(metric_list):
+                metric_sums[i] += fn(out, yb) * (stop - start)
+            for cb in batch_callbacks:
+                cb.on_batch_end(b, batch_loss)
+            progress.batch(batch_loss)
+            if model.stop_training:  # type: ignore[attr-defined]
+                break
+        logs = {"loss": total if sum_loss else total / n}
+        for (name, _), s in zip(metric_list, metric_sums):
+            logs[name] = s / n
+        if val is not None:
+            logs.update(_evaluate(model, val[0], val[1], loss, metric_list, max(bs, PREDICT_BATCH), prefix="val_"))
+        history.append(epoch, logs)
+        progress.end_epoch(epoch, logs, time.perf_counter() - start_time)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        if model.stop_training:  # type: ignore[attr-defined]
+            break
+    for cb in callbacks:
+        cb.on_train_end()
+    return history
