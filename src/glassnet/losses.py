@@ -43,7 +43,8 @@ class Loss:
     def _same_shape(self, pred: np.ndarray, target: Any) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(pred, np.ndarray):
             raise TypeError(f"{type(self).__name__}: pred must be a numpy array. Received: {type(pred).__name__}")
-        target = np.asarray(target)
+        if not isinstance(target, np.ndarray):
+            target = np.asarray(target)
         if target.shape != pred.shape:
             if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1 and target.shape == pred.shape[:-1]:
                 target = target.reshape(pred.shape)  # (N,) targets for an (N, 1) output
@@ -52,9 +53,9 @@ class Loss:
                     f"{type(self).__name__}: pred and target must have the same shape. "
                     f"Received: pred {pred.shape}, target {target.shape}"
                 )
-        if not np.issubdtype(target.dtype, np.number) or target.dtype == bool:
+        if target.dtype.kind not in "fiu":  # float, signed or unsigned integer
             raise TypeError(f"{type(self).__name__}: target must be numeric. Received dtype {target.dtype}")
-        return pred, target.astype(pred.dtype, copy=False)
+        return pred, target if target.dtype == pred.dtype else target.astype(pred.dtype)
 
 
 class SSELoss(Loss):

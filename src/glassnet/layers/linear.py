@@ -74,8 +74,8 @@ class Linear(Module):
             )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        expect_ndim(self, x, 2, f"(N, {self.in_features})")
-        if x.shape[1] != self.in_features:
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            expect_ndim(self, x, 2, f"(N, {self.in_features})")
             raise ValueError(f"Linear.forward expected input of shape (N, {self.in_features}), got {x.shape}")
         y = x @ self.weight.data
         if self.bias is not None:

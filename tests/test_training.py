@@ -1,0 +1,239 @@
+import numpy as np
+import pytest
+
+import glassnet as gn
+
+
+def _blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
+    y = rng.integers(0, 3, n)
+    x = (centers[y] + rng.normal(scale=0.6, size=(n, 2))).astype(np.float32)
+    return x, y
+
+
+def _mlp(seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return gn.Sequential(gn.Linear(2, 16, rng=rng, dtype=dtype), gn.ReLU(), gn.Linear(16, 3, rng=rng, dtype=dtype))
+
+
+def _fit(model, x, y, **kwargs):
+    args = {"loss": gn.CrossEntropyLoss(), "optimizer": gn.SGD(model.parameters(), lr=0.1, momentum=0.9), "epochs": 5, "batch_size": 16, "seed": 0, "verbose": 0}
+    args.update(kwargs)
+    return model.fit(x, y, **args)
+
+
+def test_mlp_learns_a_toy_set_and_history_has_every_key():
+    x, y = _blobs()
+    model = _mlp()
+    history = _fit(model, x, y, epochs=20, metrics=["accuracy"], validation_data=(x[:30], y[:30]))
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 20 for v in history.history.values())
+    assert history["loss"][-1] < history["loss"][0] / 3
+    assert model.evaluate(x, y, loss=gn.CrossEntropyLoss(), metrics=["accuracy"])["accuracy"] > 0.9
+    assert model.predict(x).shape == (120, 3)
+
+
+def test_same_seed_same_training_bit_for_bit():
+    x, y = _blobs()
+    a, b = _mlp(), _mlp()
+    ha, hb = _fit(a, x, y), _fit(b, x, y)
+    assert ha.history == hb.history
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data)
+    c = _mlp()
+    _fit(c, x, y, seed=1)
+    assert not np.array_equal(c.parameters()[0].data, a.parameters()[0].data)
+
+
+def test_fit_is_the_manual_loop():
+    x, y = _blobs(n=48)
+    a, b = _mlp(), _mlp()
+    _fit(a, x, y, epochs=3, shuffle=False)
+    loss_fn, opt = gn.CrossEntropyLoss(), gn.SGD(b.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(3):
+        for s in range(0, 48, 16):
+            out = b(x[s : s + 16])
+            loss_fn(out, y[s : s + 16])
+            b.zero_grad()
+            b.backward(loss_fn.backward())
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data)
+
+
+def test_float32_model_stays_float32_end_to_end():
+    x, y = _blobs()
+    model = _mlp()
+    _fit(model, x.astype(np.float64), y, epochs=1)
+    assert all(p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters())
+    assert model.predict(x.astype(np.float64)).dtype == np.float32
+
+
+def test_float64_model_runs_in_float64():
+    x, y = _blobs()
+    model = _mlp(dtype=np.float64)
+    _fit(model, x, y, epochs=1)
+    assert model.predict(x).dtype == np.float64
+
+
+def test_full_batch_default_and_zero_epochs():
+    x, y = _blobs(n=20)
+    model = _mlp()
+    before = model.state_dict()
+    history = _fit(model, x, y, epochs=0, batch_size=None)
+    assert history.history == {}
+    np.testing.assert_array_equal(model.state_dict()["layers.0.weight"], before["layers.0.weight"])
+
+
+def test_predict_in_batches_equals_one_pass():
+    x, _ = _blobs(n=50)
+    model = _mlp()
+    # BLAS may take another kernel for a 1-row remainder batch: equal up to rounding
+    np.testing.assert_allclose(model.predict(x, batch_size=7), model.predict(x), rtol=1e-6)
+    assert model.training  # predict restores the mode
+
+
+def test_early_stopping_restores_best_weights():
+    x, y = _blobs()
+    model = _mlp()
+    stop = gn.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    # validation labels that disagree with training: val_loss rises as training improves
+    wrong = (y + 1) % 3
+    history = _fit(model, x, y, epochs=50, validation_data=(x, wrong), callbacks=[stop])
+    assert stop.stopped_epoch is not None and len(history["loss"]) < 50
+    best = min(history["val_loss"])
+    assert history["val_loss"][stop.best_epoch] == best
+    assert model.evaluate(x, wrong, loss=gn.CrossEntropyLoss())["loss"] == pytest.approx(best, rel=1e-5)
+
+
+def test_terminate_on_nan():
+    x, y = _blobs()
+    model = _mlp()
+    term = gn.TerminateOnNaN()
+    targets = np.eye(3, dtype=np.float32)[y]
+    with np.errstate(all="ignore"):  # the point of the test: the loss overflows
+        history = model.fit(x * 1e30, targets, loss=gn.MSELoss(), optimizer=gn.SGD(model.parameters(), lr=1e10), epochs=10, batch_size=16, callbacks=[term], verbose=0)
+    assert term.terminated_at is not None
+    assert len(history["loss"]) == 1
+
+
+def test_scheduler_as_callback():
+    x, y = _blobs()
+    model = _mlp()
+    opt = gn.SGD(model.parameters(), lr=0.1)
+    _fit(model, x, y, epochs=3, optimizer=opt, callbacks=[gn.StepLR(opt, step_size=1, gamma=0.5)])
+    assert opt.lr == pytest.approx(0.0125)
+
+
+def test_progress_lines(capsys):
+    x, y = _blobs(n=32)
+    model = _mlp()
+    _fit(model, x, y, epochs=2, verbose=1, metrics=["accuracy"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("epoch 1/2 - loss: ") and "accuracy: " in lines[0] and lines[0].endswith("s")
+    _fit(model, x, y, epochs=2, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_binary_accuracy_and_mse_metrics():
+    pred = np.array([[0.9], [0.2], [0.6]])
+    assert gn.Accuracy()(pred, np.array([1, 0, 0])) == pytest.approx(2 / 3)
+    assert gn.Accuracy(threshold=0.0)(np.array([[2.0], [-1.0]]), np.array([1, 0])) == 1.0
+    assert gn.MeanSquaredError()(pred, np.array([[1.0], [0.0], [1.0]])) == pytest.approx((0.01 + 0.04 + 0.16) / 3)
+
+
+class TestBadInput:
+    x, y = _blobs(n=10)
+
+    def _fit(self, **kwargs):
+        model = _mlp()
+        args = {"x": self.x, "y": self.y}
+        args.update(kwargs)
+        x, y = args.pop("x"), args.pop("y")
+        return _fit(model, x, y, **args)
+
+    def test_nan_and_inf_in_x(self):
+        for bad in (np.nan, np.inf):
+            x = self.x.copy()
+            x[3, 1] = bad
+            with pytest.raises(ValueError, match="x contains 1 NaN or infinite"):
+                self._fit(x=x)
+
+    def test_non_numeric_x(self):
+        with pytest.raises(TypeError, match="x must be a real numeric array"):
+            self._fit(x=[["a", "b"]] * 10)
+        with pytest.raises(TypeError, match="x"):
+            _mlp().predict([[object(), object()]])
+
+    def test_wrong_width_and_ndim(self):
+        with pytest.raises(ValueError, match=r"x has shape \(10, 3\).*\(N, 2\)"):
+            self._fit(x=np.zeros((10, 3)))
+        with pytest.raises(ValueError, match=r"x has shape \(10,\)"):
+            _mlp().predict(np.zeros(10))
+        with pytest.raises(ValueError, match=r"x has shape \(10, 2, 1\)"):
+            _mlp().predict(np.zeros((10, 2, 1)))
+
+    def test_lengths_differ(self):
+        with pytest.raises(ValueError, match="same number of samples. Received: 10 and 9"):
+            self._fit(y=self.y[:9])
+
+    def test_empty_x(self):
+        with pytest.raises(ValueError, match="at least one sample"):
+            self._fit(x=np.zeros((0, 2)), y=np.zeros(0, dtype=int))
+
+    def test_batch_size_and_epochs(self):
+        with pytest.raises(ValueError, match="batch_size=0"):
+            self._fit(batch_size=0)
+        with pytest.raises(ValueError, match="epochs=-1"):
+            self._fit(epochs=-1)
+        with pytest.raises(TypeError, match="batch_size"):
+            self._fit(batch_size=2.5)
+
+    def test_labels(self):
+        with pytest.raises(ValueError, match="3 classes"):
+            self._fit(y=np.full(10, 3))
+        with pytest.raises(ValueError, match=r"\[-1"):
+            self._fit(y=np.full(10, -1))
+        with pytest.raises(TypeError, match="integer"):
+            self._fit(y=np.full(10, 0.5))
+
+    def test_loss_and_optimizer_types(self):
+        with pytest.raises(TypeError, match="loss"):
+            self._fit(loss="mse")
+        with pytest.raises(TypeError, match="optimizer"):
+            self._fit(optimizer="sgd")
+
+    def test_backward_before_forward(self):
+        with pytest.raises(RuntimeError, match="call forward in training mode"):
+            _mlp().backward(np.ones((2, 3), dtype=np.float32))
+
+    def test_eval_mode_caches_nothing(self):
+        model = _mlp()
+        model.eval()
+        model(self.x)
+        with pytest.raises(RuntimeError, match="forward"):
+            model.backward(np.ones((10, 3), dtype=np.float32))
+
+
+def test_state_dict_round_trip_and_errors():
+    a, b = _mlp(0), _mlp(1)
+    b.load_state_dict(a.state_dict())
+    x, _ = _blobs(n=5)
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    with pytest.raises(ValueError, match="missing"):
+        b.load_state_dict({})
+    bad = a.state_dict()
+    bad["layers.0.weight"] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"layers.0.weight.*\(3, 3\).*\(2, 16\)"):
+        b.load_state_dict(bad)
+
+
+def test_parameters_are_found_by_walking_attributes():
+    model = _mlp()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"]
+    assert len(model.parameters()) == 4
+    with pytest.raises(TypeError, match="Module"):
+        gn.Sequential(gn.ReLU(), "relu")
