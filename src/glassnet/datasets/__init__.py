@@ -1,0 +1,45 @@
+"""Data sets and data preparation.
+
+Every loader returns NumPy arrays whose dtype, shape and value range are given
+in its docstring. Images are NCHW; class labels are int64.
+
+- ``tutorial``, ``xor``, ``spirals``, ``moons``: small synthetic sets, generated.
+- ``digits``: 1,797 8x8 handwritten digits, shipped inside the package.
+- ``mnist``, ``fashion_mnist``: 28x28 images from IDX files found on disk or
+  downloaded (``download=True``); ``read_idx`` reads any IDX file.
+- ``train_test_split``, ``one_hot``, ``standardize``: preparing data.
+
+Example:
+    >>> import glassnet.datasets as gd
+    >>> x, y = gd.digits(flat=True)
+    >>> x_train, x_test, y_train, y_test = gd.train_test_split(x, y, test_size=0.25, rng=0)
+    >>> x_train, mean, std = gd.standardize(x_train)
+    >>> x_test, _, _ = gd.standardize(x_test, mean, std)
+    >>> x_train.shape, x_test.shape, gd.one_hot(y_train).shape
+    ((1347, 64), (450, 64), (1347, 10))
+"""
+
+from glassnet.datasets.download import ChecksumError, DownloadError, download_file
+from glassnet.datasets.idx import read_idx
+from glassnet.datasets.idx_sets import FASHION_MNIST_CLASSES, fashion_mnist, mnist
+from glassnet.datasets.shipped import digits
+from glassnet.datasets.toy import moons, spirals, tutorial, xor
+from glassnet.datasets.utils import one_hot, standardize, train_test_split
+
+__all__ = [
+    "tutorial",
+    "xor",
+    "spirals",
+    "moons",
+    "digits",
+    "mnist",
+    "fashion_mnist",
+    "FASHION_MNIST_CLASSES",
+    "read_idx",
+    "download_file",
+    "DownloadError",
+    "ChecksumError",
+    "train_test_split",
+    "one_hot",
+    "standardize",
+]
