@@ -62,6 +62,7 @@ class Module:
     buffer_names: tuple[str, ...] = ()
     stochastic: bool = False
     stop_training: bool = False  # set by callbacks to end fit early
+    input_grad: bool = True  # whether backward must compute dx (see set_input_grad)
 
     def __init__(self) -> None:
         self.training = True
@@ -75,6 +76,15 @@ class Module:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
+
+    def set_input_grad(self, flag: bool) -> None:
+        """Say whether ``backward`` must return dx.
+
+        ``fit`` turns it off for the model: nothing consumes the gradient with
+        respect to the data, and for a first Linear or Conv2d it costs as much
+        as the weight gradient. With it off, ``backward`` may return None.
+        """
+        self.input_grad = bool(flag)
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:
         """Raise ValueError if ``x`` cannot be this module's input (cheap; shape only)."""
@@ -216,11 +226,11 @@ class Module:
             print_fn(text)
         return text
 
-    def save(self, path: Any) -> None:
-        """Write the model to ``path``; see ``glassnet.io.save``."""
+    def save(self, path: Any, metadata: dict[str, Any] | None = None) -> None:
+        """Write the model (and an optional JSON-safe ``metadata`` dict) to ``path``; see ``glassnet.io.save``."""
         from glassnet.io import save
 
-        save(self, path)
+        save(self, path, metadata=metadata)
 
 
 class Sequential(Module):
@@ -249,6 +259,7 @@ class Sequential(Module):
                     f"Sequential expects Module instances. Received: layers[{i}]={layer!r}"
                 )
         self.layers = list(layers)
+        self._first_needed = 0  # backward runs layers[_first_needed:], see set_input_grad
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
@@ -256,9 +267,21 @@ class Sequential(Module):
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[self._first_needed :]):
             dy = layer.backward(dy)
         return dy
+
+    def set_input_grad(self, flag: bool) -> None:
+        """With ``flag`` False, backward stops at the first layer with parameters.
+
+        Layers before it have nothing to learn, so their backward would only
+        compute the unused dx; that first layer itself skips its dx.
+        """
+        self.input_grad = bool(flag)
+        first = next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
+        self._first_needed = 0 if flag else first
+        for i, layer in enumerate(self.layers):
+            layer.set_input_grad(flag or i > first)
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:
         if self.layers:

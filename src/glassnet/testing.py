@@ -54,16 +54,15 @@ def _reseed(module: Module, seed: int) -> None:
 
 def _numeric_grad(f: Callable[[], float], array: np.ndarray, eps: float) -> np.ndarray:
     """Central differences (f(a + eps) - f(a - eps)) / (2 eps), one element at a time."""
-    grad = np.zeros_like(array)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    grad = np.zeros(array.shape, dtype=np.float64)
+    for idx in np.ndindex(array.shape):  # works for any memory layout, unlike a flat view
+        old = array[idx]
+        array[idx] = old + eps
         up = f()
-        flat[i] = old - eps
+        array[idx] = old - eps
         down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
+        array[idx] = old
+        grad[idx] = (up - down) / (2 * eps)
     return grad
 
 
@@ -111,7 +110,7 @@ def gradcheck(
         >>> gradcheck(layer, np.random.default_rng(0).normal(size=(4, 3))).ok
         True
     """
-    x = np.array(x, dtype=np.float64)
+    x = np.array(x, dtype=np.float64, order="C")  # C order: _numeric_grad perturbs through a flat view
     result = GradcheckResult()
     if isinstance(module, Loss):
         loss = module

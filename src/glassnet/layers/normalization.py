@@ -1,0 +1,235 @@
+"""Batch normalisation: BatchNorm1d on (N, C) and BatchNorm2d on (N, C, H, W).
+
+Both share one implementation that views the input as (N, C, L), with L = 1
+for (N, C) and L = H*W for images, and reduces over the N and L axes: every
+channel is normalised with statistics taken over the batch (and the pixels).
+
+Derivation of the backward pass, per channel, with m = N*L values x_i:
+    mu = sum(x) / m,   var = sum((x - mu)**2) / m,   inv_std = 1 / sqrt(var + eps)
+    xhat_i = (x_i - mu) * inv_std,   y_i = gamma * xhat_i + beta
+The upstream gradient dy gives
+    dbeta  = sum(dy),   dgamma = sum(dy * xhat),   dxhat = gamma * dy.
+x_i reaches the loss through xhat_i directly and through mu and var:
+    dxhat_j/dx_i = inv_std * (delta_ij - 1/m - xhat_i * xhat_j / m)
+(using dmu/dx_i = 1/m and dvar/dx_i = 2 (x_i - mu) / m, the mean of
+x - mu being zero). Summing over j:
+    dx_i = (1/m) * inv_std * (m*dxhat_i - sum(dxhat) - xhat_i * sum(dxhat * xhat))
+and with dxhat = gamma * dy this is
+    dx = gamma * inv_std * (dy - dbeta/m - xhat * dgamma/m),
+which the code computes from dbeta and dgamma, which it needs anyway.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from glassnet._checks import check_dtype, in_range, positive_float, positive_int
+from glassnet.layers._base import missing_cache
+from glassnet.module import Module, Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d"]
+
+
+def _channel_sum(a: np.ndarray) -> np.ndarray:
+    """Sum of an (N, C, L) array over N and L, shape (C,)."""
+    return a.sum(axis=(0, 2))
+
+
+def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum(a * b) over N and L for (N, C, L) arrays, without an (N, C, L) temporary."""
+    return np.einsum("ncl,ncl->c", a, b)
+
+
+class _BatchNorm(Module):
+    """The shared implementation; subclasses set the accepted input layouts."""
+
+    buffer_names = ("running_mean", "running_var")
+    _layouts: dict[int, str] = {}
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        self.num_features = positive_int(num_features, "num_features")
+        self.eps = positive_float(eps, "eps")
+        self.momentum = in_range(momentum, "momentum", 0.0, 1.0, high_open=False)
+        if not isinstance(affine, (bool, np.bool_)):
+            raise TypeError(f"affine must be True or False. Received: affine={affine!r}")
+        self.dtype = check_dtype(dtype)
+        c = self.num_features
+        self.weight = Parameter(np.ones(c, dtype=self.dtype)) if affine else None
+        self.bias = Parameter(np.zeros(c, dtype=self.dtype)) if affine else None
+        self.running_mean = np.zeros(c, dtype=self.dtype)
+        self.running_var = np.ones(c, dtype=self.dtype)
+        self._xhat: np.ndarray | None = None
+        self._inv_std: np.ndarray | None = None
+
+    # -- shapes ------------------------------------------------------------
+    def _expected(self) -> str:
+        return " or ".join(layout.replace("C", str(self.num_features)) for layout in self._layouts.values())
+
+    def _check_shape(self, shape: tuple[int, ...], what: str) -> None:
+        if len(shape) not in self._layouts or shape[1] != self.num_features:
+            raise ValueError(f"{what} expected input of shape {self._expected()}, got {tuple(shape)}")
+
+    def check_input(self, x: np.ndarray, name: str = "x") -> None:
+        if x.ndim not in self._layouts or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{name} has shape {x.shape}, but the model's first layer ({self!r}) expects {self._expected()}"
+            )
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        self._check_shape(tuple(input_shape), type(self).__name__)
+        return tuple(input_shape)
+
+    # -- computation -------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        name = type(self).__name__
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{name}.forward expected a numpy array. Received: {type(x).__name__}")
+        self._check_shape(x.shape, f"{name}.forward")
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)  # a view for contiguous input
+        m = n * x3.shape[2]
+        if not self.training:
+            self._xhat = self._inv_std = None
+            return self._forward_eval(x3).reshape(x.shape)
+        if m < 2:
+            raise ValueError(
+                f"{name}.forward in training mode needs more than 1 value per channel, got input of shape "
+                f"{x.shape}; use a batch of at least 2, or eval mode"
+            )
+        mean = _channel_sum(x3) / m
+        xhat = x3 - mean[:, None]  # x - mu, normalised in place below
+        var = _channel_dot(xhat, xhat) / m  # biased: what the batch is normalised with
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        xhat *= inv_std[:, None]
+        # running statistics, in place; PyTorch keeps the unbiased variance there
+        self.running_mean *= 1.0 - self.momentum
+        self.running_mean += self.momentum * mean
+        self.running_var *= 1.0 - self.momentum
+        self.running_var += (self.momentum * m / (m - 1)) * var
+        self._xhat, self._inv_std = xhat, inv_std
+        if self.weight is None or self.bias is None:
+            return xhat.reshape(x.shape).copy()
+        y = xhat * self.weight.data[:, None]
+        y += self.bias.data[:, None]
+        return y.reshape(x.shape)
+
+    def _forward_eval(self, x3: np.ndarray) -> np.ndarray:
+        # y = gamma * (x - mu) / sqrt(var + eps) + beta = x * scale + shift, one pass over x
+        scale = 1.0 / np.sqrt(self.running_var + self.eps)
+        if self.weight is not None:
+            scale *= self.weight.data
+        shift = -self.running_mean * scale
+        if self.bias is not None:
+            shift += self.bias.data
+        y = x3 * scale[:, None]
+        y += shift[:, None]
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        xhat, inv_std = self._xhat, self._inv_std
+        if xhat is None or inv_std is None:
+            raise missing_cache(self)
+        n, c, length = xhat.shape
+        if dy.shape[:2] != (n, c) or math.prod(dy.shape[2:]) != length:
+            raise ValueError(f"{type(self).__name__}.backward expected dy of the output's shape, got {dy.shape}")
+        m = n * length
+        dy3 = dy.reshape(xhat.shape)
+        dbeta = _channel_sum(dy3)
+        dgamma = _channel_dot(dy3, xhat)
+        if self.weight is not None and self.bias is not None:
+            self.weight.grad += dgamma
+            self.bias.grad += dbeta
+            k = self.weight.data * inv_std
+        else:
+            k = inv_std
+        # dx = gamma * inv_std * (dy - dbeta/m - xhat * dgamma/m)
+        dx = xhat * (dgamma / -m)[:, None]
+        dx += dy3
+        dx -= (dbeta / m)[:, None]
+        dx *= k[:, None]
+        return dx.reshape(dy.shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.weight is not None,
+            "dtype": self.dtype.name,
+        }
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of features: ``y = gamma * (x - mean) / sqrt(var + eps) + beta``.
+
+    In training mode, mean and (biased) var are taken per feature over the
+    batch, and the running statistics are updated as
+    ``running = (1 - momentum) * running + momentum * batch_statistic``, with
+    the unbiased variance ``var * m / (m - 1)`` for ``running_var`` (as in PyTorch).
+    In eval mode, ``running_mean`` and ``running_var`` stand in for mean and var.
+
+    Args:
+        num_features: C, the number of features.
+        eps: added to the variance before the square root.
+        momentum: weight of the current batch in the running statistics, in [0, 1].
+        affine: learn ``weight`` (gamma, starts at 1) and ``bias`` (beta, starts at 0).
+        dtype: float32 (default) or float64, of the parameters and running statistics.
+
+    Shape:
+        x: (N, C) or (N, C, L) -> y: same; statistics over N (and L).
+        weight, bias, running_mean, running_var: (C,). The running statistics
+        are buffers: saved with the model, never trained.
+
+    Backward (dy = dL/dy; m values per feature; derivation in the module docstring):
+        dbeta  = sum(dy)
+        dgamma = sum(dy * xhat)
+        dx = gamma * inv_std * (dy - dbeta/m - xhat * dgamma/m)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> bn = gn.BatchNorm1d(2)
+        >>> bn(np.array([[1.0, 10.0], [3.0, 30.0]], dtype=np.float32)).round(3)
+        array([[-1., -1.],
+               [ 1.,  1.]], dtype=float32)
+        >>> bn.running_mean
+        array([0.2, 2. ], dtype=float32)
+    """
+
+    _layouts = {2: "(N, C)", 3: "(N, C, L)"}
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of image channels: BatchNorm1d's math with statistics over N, H and W.
+
+    Args:
+        num_features: C, the number of channels.
+        eps, momentum, affine, dtype: as for BatchNorm1d.
+
+    Shape:
+        x: (N, C, H, W) -> y: same. weight, bias, running_mean, running_var: (C,).
+
+    Backward (dy = dL/dy; m = N*H*W values per channel):
+        dbeta  = sum(dy)
+        dgamma = sum(dy * xhat)
+        dx = gamma * inv_std * (dy - dbeta/m - xhat * dgamma/m)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> bn = gn.BatchNorm2d(3)
+        >>> y = bn(np.random.default_rng(0).normal(5.0, 2.0, size=(4, 3, 8, 8)).astype(np.float32))
+        >>> y.shape, bool(abs(y.mean()) < 1e-5), bool(abs(y.std() - 1) < 1e-3)
+        ((4, 3, 8, 8), True, True)
+    """
+
+    _layouts = {4: "(N, C, H, W)"}
