@@ -8,9 +8,27 @@ Every forward pass, derivative and update is plain NumPy next to its math::
     model.fit(X, y, loss=gn.SSELoss(), optimizer=gn.SGD(model.parameters(), lr=1.0), epochs=1500)
 """
 
-from glassnet import init, testing
+from glassnet import datasets, init, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
-from glassnet.layers import ELU, GELU, Identity, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from glassnet.io import load, register_layer
+from glassnet.layers import (
+    ELU,
+    GELU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from glassnet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, SSELoss
 from glassnet.metrics import Accuracy, MeanSquaredError
 from glassnet.module import Module, Parameter, Sequential
@@ -32,6 +50,15 @@ __all__ = [
     "ELU",
     "GELU",
     "Softmax",
+    "Flatten",
+    "Dropout",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "load",
+    "register_layer",
     "Loss",
     "SSELoss",
     "MSELoss",
@@ -52,6 +79,7 @@ __all__ = [
     "TerminateOnNaN",
     "Accuracy",
     "MeanSquaredError",
+    "datasets",
     "init",
     "testing",
     "__version__",

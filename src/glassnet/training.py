@@ -271,53 +271,57 @@ def fit(
     for cb in callbacks:
         cb.model = model
         cb.on_train_begin()
-    show = verbose > 0
-    for epoch in range(epochs):
-        start_time = time.perf_counter()
-        if show:
-            progress.start_epoch(epoch)
-        order = rng.permutation(n) if reshuffle else None
-        total = 0.0
-        metric_sums = [0.0] * len(metric_list)
-        for b, start in enumerate(range(0, n, bs)):
-            stop = min(start + bs, n)
-            if order is not None:
-                idx = order[start:stop]
-                xb = np.take(x, idx, axis=0, out=xbuf[: stop - start])
-                yb = np.take(y, idx, axis=0, out=ybuf[: stop - start])
-            elif n_batches == 1:
-                xb, yb = x, y
-            else:
-                xb, yb = x[start:stop], y[start:stop]
-            out = model.forward(xb)
-            batch_loss = loss.forward(out, yb)
-            for p in params:
-                p.grad.fill(0)
-            model.backward(loss.backward())
-            optimizer.step()
-            total += batch_loss if sum_loss else batch_loss * (stop - start)
-            if metric_list:
-                for i, (_, fn) in enumerate(metric_list):
-                    metric_sums[i] += fn(out, yb) * (stop - start)
-            if batch_callbacks:
-                for cb in batch_callbacks:
-                    cb.on_batch_end(b, batch_loss)
-                if model.stop_training:
-                    break
+    model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
+    try:
+        show = verbose > 0
+        for epoch in range(epochs):
+            start_time = time.perf_counter()
             if show:
-                progress.batch(batch_loss)
-        logs = {"loss": total if sum_loss else total / n}
-        for (name, _), s in zip(metric_list, metric_sums):
-            logs[name] = s / n
-        if val is not None:
-            logs.update(_evaluate(model, val[0], val[1], loss, metric_list, max(bs, PREDICT_BATCH), prefix="val_"))
-        history.append(epoch, logs)
-        if show:
-            progress.end_epoch(epoch, logs, time.perf_counter() - start_time)
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
+                progress.start_epoch(epoch)
+            order = rng.permutation(n) if reshuffle else None
+            total = 0.0
+            metric_sums = [0.0] * len(metric_list)
+            for b, start in enumerate(range(0, n, bs)):
+                stop = min(start + bs, n)
+                if order is not None:
+                    idx = order[start:stop]
+                    xb = np.take(x, idx, axis=0, out=xbuf[: stop - start])
+                    yb = np.take(y, idx, axis=0, out=ybuf[: stop - start])
+                elif n_batches == 1:
+                    xb, yb = x, y
+                else:
+                    xb, yb = x[start:stop], y[start:stop]
+                out = model.forward(xb)
+                batch_loss = loss.forward(out, yb)
+                for p in params:
+                    p.grad.fill(0)
+                model.backward(loss.backward())
+                optimizer.step()
+                total += batch_loss if sum_loss else batch_loss * (stop - start)
+                if metric_list:
+                    for i, (_, fn) in enumerate(metric_list):
+                        metric_sums[i] += fn(out, yb) * (stop - start)
+                if batch_callbacks:
+                    for cb in batch_callbacks:
+                        cb.on_batch_end(b, batch_loss)
+                    if model.stop_training:
+                        break
+                if show:
+                    progress.batch(batch_loss)
+            logs = {"loss": total if sum_loss else total / n}
+            for (name, _), s in zip(metric_list, metric_sums):
+                logs[name] = s / n
+            if val is not None:
+                logs.update(_evaluate(model, val[0], val[1], loss, metric_list, max(bs, PREDICT_BATCH), prefix="val_"))
+            history.append(epoch, logs)
+            if show:
+                progress.end_epoch(epoch, logs, time.perf_counter() - start_time)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+    finally:
+        model.set_input_grad(True)
     for cb in callbacks:
         cb.on_train_end()
     return history

@@ -90,6 +90,8 @@ class Linear(Module):
         self.weight.grad += x.T @ dy
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=0)
+        if not self.input_grad:
+            return None  # type: ignore[return-value]  # see Module.set_input_grad
         return dy @ self.weight.data.T
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
