@@ -1,6 +1,11 @@
 """Layers, one file per family."""
 
 from glassnet.layers.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from glassnet.layers.conv import Conv2d
+from glassnet.layers.dropout import Dropout
 from glassnet.layers.linear import Linear
+from glassnet.layers.normalization import BatchNorm1d, BatchNorm2d
+from glassnet.layers.pooling import AvgPool2d, MaxPool2d
+from glassnet.layers.reshape import Flatten
 
-__all__ = ["Linear", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax"]
+__all__ = ["Linear", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax", "Flatten", "Dropout", "BatchNorm1d", "BatchNorm2d", "Conv2d", "MaxPool2d", "AvgPool2d"]

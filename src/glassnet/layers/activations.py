@@ -126,7 +126,7 @@ class ReLU(_Elementwise):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         mask = self._cached()
-        return np.where(mask, dy, 0).astype(dy.dtype, copy=False)
+        return dy * mask  # a product with the bool mask is several times faster than np.where
 
 
 class LeakyReLU(_Elementwise):
