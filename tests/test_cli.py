@@ -25,7 +25,12 @@ def test_train_digits_cnn_end_to_end(digits_cnn, capsys):
 
 
 def test_train_prints_epochs_and_test_accuracy(tmp_path, capsys):
-    assert cli.main(["train", "--data", "moons", "--epochs", "3", "--out", str(tmp_path), "--optimizer", "sgd", "--lr", "0.05"]) == 0
+    assert (
+        cli.main(
+            ["train", "--data", "moons", "--epochs", "3", "--out", str(tmp_path), "--optimizer", "sgd", "--lr", "0.05"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert len(re.findall(r"^epoch \d/3 - loss: .* - accuracy: .* - val_accuracy: .* - [\d.]+s$", out, re.M)) == 3
     accuracy = float(re.search(r"^test accuracy: (0\.\d{4})$", out, re.M).group(1))

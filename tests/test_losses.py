@@ -22,7 +22,11 @@ def _cases(rng, n, c):
 
 
 def test_every_public_loss_has_a_gradient_check():
-    losses = {name for name in gn.__all__ if inspect.isclass(getattr(gn, name)) and issubclass(getattr(gn, name), gn.Loss) and name != "Loss"}
+    losses = {
+        name
+        for name in gn.__all__
+        if inspect.isclass(getattr(gn, name)) and issubclass(getattr(gn, name), gn.Loss) and name != "Loss"
+    }
     checked = {k.split("/")[0] for k in _cases(np.random.default_rng(0), 2, 3)}
     assert losses <= checked, losses - checked
 

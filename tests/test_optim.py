@@ -67,7 +67,11 @@ def test_rmsprop_transcription():
 
 
 def test_optimizers_keep_float32():
-    for make in (lambda ps: gn.SGD(ps, lr=0.1, momentum=0.9), lambda ps: gn.Adam(ps), lambda ps: gn.RMSprop(ps, momentum=0.1)):
+    for make in (
+        lambda ps: gn.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: gn.Adam(ps),
+        lambda ps: gn.RMSprop(ps, momentum=0.1),
+    ):
         p = gn.Parameter(np.ones(3, dtype=np.float32))
         opt = make([p])
         p.grad[...] = 0.5

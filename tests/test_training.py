@@ -18,7 +18,14 @@ def _mlp(seed=0, dtype=np.float32):
 
 
 def _fit(model, x, y, **kwargs):
-    args = {"loss": gn.CrossEntropyLoss(), "optimizer": gn.SGD(model.parameters(), lr=0.1, momentum=0.9), "epochs": 5, "batch_size": 16, "seed": 0, "verbose": 0}
+    args = {
+        "loss": gn.CrossEntropyLoss(),
+        "optimizer": gn.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        "epochs": 5,
+        "batch_size": 16,
+        "seed": 0,
+        "verbose": 0,
+    }
     args.update(kwargs)
     return model.fit(x, y, **args)
 
@@ -113,7 +120,16 @@ def test_terminate_on_nan():
     term = gn.TerminateOnNaN()
     targets = np.eye(3, dtype=np.float32)[y]
     with np.errstate(all="ignore"):  # the point of the test: the loss overflows
-        history = model.fit(x * 1e30, targets, loss=gn.MSELoss(), optimizer=gn.SGD(model.parameters(), lr=1e10), epochs=10, batch_size=16, callbacks=[term], verbose=0)
+        history = model.fit(
+            x * 1e30,
+            targets,
+            loss=gn.MSELoss(),
+            optimizer=gn.SGD(model.parameters(), lr=1e10),
+            epochs=10,
+            batch_size=16,
+            callbacks=[term],
+            verbose=0,
+        )
     assert term.terminated_at is not None
     assert len(history["loss"]) == 1
 
@@ -237,3 +253,28 @@ def test_parameters_are_found_by_walking_attributes():
     assert len(model.parameters()) == 4
     with pytest.raises(TypeError, match="Module"):
         gn.Sequential(gn.ReLU(), "relu")
+
+
+def test_fit_skips_the_unused_input_gradient_and_restores_it():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 1, 6, 6)).astype(np.float32)
+    dy = rng.normal(size=(4, 3)).astype(np.float32)
+
+    def grads(flag):
+        model = gn.Sequential(gn.Conv2d(1, 2, 3, rng=0), gn.ReLU(), gn.Flatten(), gn.Linear(32, 3, rng=1))
+        model.set_input_grad(flag)
+        model(x)
+        dx = model.backward(dy)
+        return dx, [p.grad.copy() for p in model.parameters()]
+
+    dx_on, on = grads(True)
+    dx_off, off = grads(False)
+    assert dx_on.shape == x.shape and dx_off is None
+    for a, b in zip(on, off):
+        np.testing.assert_array_equal(a, b)
+    model = _mlp()
+    x16, y16 = _blobs(n=16)
+    _fit(model, x16, y16, epochs=1)
+    assert model.input_grad and model.layers[0].input_grad
+    model(x16)
+    assert model.backward(np.ones((16, 3), dtype=np.float32)).shape == (16, 2)

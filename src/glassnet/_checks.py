@@ -77,7 +77,7 @@ def as_rng(rng: Any) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
+        return np.random.default_rng(None if rng is None else int(rng))
     raise TypeError(f"rng must be a numpy Generator, an int seed or None. Received: rng={rng!r}")
 
 
@@ -89,7 +89,9 @@ def as_data(x: Any, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
         try:
             arr = np.asarray(x)
         except (TypeError, ValueError) as err:
-            raise TypeError(f"{name} must be a numeric array. Received: {name} of type {type(x).__name__} ({err})") from None
+            raise TypeError(
+                f"{name} must be a numeric array. Received: {name} of type {type(x).__name__} ({err})"
+            ) from None
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise TypeError(f"{name} must be a real numeric array. Received: {name} with dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[0] == 0:

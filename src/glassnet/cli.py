@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="train the tutorial's 3-4-1 sigmoid network and plot its loss")
     demo.add_argument("--seed", type=int, default=1, help="seed of the initial weights (default 1)")
-    demo.add_argument("--iterations", type=_non_negative_int, default=1500, help="gradient-descent iterations (default 1500)")
+    demo.add_argument(
+        "--iterations", type=_non_negative_int, default=1500, help="gradient-descent iterations (default 1500)"
+    )
     demo.add_argument("--lr", type=_positive_float, default=1.0, help="learning rate (default 1.0, the tutorial's)")
     demo.add_argument("--out", default=".", help="folder for the loss-curve PNG (default: current folder)")
 
@@ -50,14 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, help="samples per step (default per data set)")
     train.add_argument("--optimizer", choices=("sgd", "adam"), help="adam (default) or sgd with momentum 0.9")
     train.add_argument("--lr", type=_positive_float, help="initial learning rate (default per data set; cosine decay)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the weights, the splits and the shuffling (default 0)")
+    train.add_argument(
+        "--seed", type=int, default=0, help="seed of the weights, the splits and the shuffling (default 0)"
+    )
     train.add_argument("--out", default=None, help="folder for the model file and the curves (default runs/DATA-MODEL)")
     _data_source_args(train)
 
-    evaluate = sub.add_parser("evaluate", help="accuracy and confusion matrix of a saved model on a data set's test split")
+    evaluate = sub.add_parser(
+        "evaluate", help="accuracy and confusion matrix of a saved model on a data set's test split"
+    )
     evaluate.add_argument("model_file", metavar="MODEL")
     evaluate.add_argument("--data", required=True, choices=DATASETS)
-    evaluate.add_argument("--seed", type=int, default=None, help="seed of the split (default: the one the model was trained with)")
+    evaluate.add_argument(
+        "--seed", type=int, default=None, help="seed of the split (default: the one the model was trained with)"
+    )
     _data_source_args(evaluate)
 
     predict = sub.add_parser("predict", help="classes and probabilities for the samples in a .npy file")
@@ -67,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="layers, output shapes and parameter counts of a saved model")
     summary.add_argument("model_file", metavar="MODEL")
-    summary.add_argument("--input-shape", type=_shape, default=None, help="input shape without the batch axis, e.g. 1,28,28")
+    summary.add_argument(
+        "--input-shape", type=_shape, default=None, help="input shape without the batch axis, e.g. 1,28,28"
+    )
     return parser
 
 

@@ -27,7 +27,9 @@ def train(args: argparse.Namespace) -> int:
     data = recipes.load_data(args.data, seed=args.seed, data_path=args.data_path, download=args.download)
     input_shape = tuple(data.x_train.shape[1:])
     model = recipes.build_model(args.data, args.model, input_shape, data.classes, seed=args.seed)
-    s = recipes.settings_for(args.data, args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr)
+    s = recipes.settings_for(
+        args.data, args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr
+    )
     n_params = sum(p.data.size for p in model.parameters())
     print(
         f"glassnet train: {args.data}, {args.model} ({n_params:,} parameters); "
@@ -140,7 +142,7 @@ def predict(args: argparse.Namespace) -> int:
     probs = shifted / shifted.sum(axis=1, keepdims=True)
     names = meta.get("class_names") or [str(i) for i in range(probs.shape[1])]
     top = min(args.top, probs.shape[1])
-    print("sample  class  probabilities (top %d)" % top)
+    print(f"sample  class  probabilities (top {top})")
     for i, row in enumerate(probs):
         best = np.argsort(row)[::-1][:top]
         shown = ", ".join(f"{names[j]}: {row[j]:.3f}" for j in best)

@@ -30,36 +30,48 @@ __all__ = [
 Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator, Any], np.ndarray]
 
 
-def uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+def uniform(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32
+) -> np.ndarray:
     """The tutorial's weights: uniform on [0, 1), like ``np.random.rand``."""
     return rng.random(shape).astype(dtype, copy=False)
 
 
-def xavier_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+def xavier_uniform(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32
+) -> np.ndarray:
     """Glorot & Bengio (2010): U(-a, a) with a = sqrt(6 / (fan_in + fan_out))."""
     a = math.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, shape).astype(dtype, copy=False)
 
 
-def xavier_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+def xavier_normal(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32
+) -> np.ndarray:
     """Glorot & Bengio (2010): N(0, std²) with std = sqrt(2 / (fan_in + fan_out))."""
     std = math.sqrt(2.0 / (fan_in + fan_out))
     return rng.normal(0.0, std, shape).astype(dtype, copy=False)
 
 
-def he_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+def he_uniform(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32
+) -> np.ndarray:
     """He et al. (2015), for ReLU layers: U(-a, a) with a = sqrt(6 / fan_in)."""
     a = math.sqrt(6.0 / fan_in)
     return rng.uniform(-a, a, shape).astype(dtype, copy=False)
 
 
-def he_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+def he_normal(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32
+) -> np.ndarray:
     """He et al. (2015), for ReLU layers: N(0, std²) with std = sqrt(2 / fan_in)."""
     std = math.sqrt(2.0 / fan_in)
     return rng.normal(0.0, std, shape).astype(dtype, copy=False)
 
 
-def zeros(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32) -> np.ndarray:
+def zeros(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any = np.float32
+) -> np.ndarray:
     """All zeros (biases; never for the weights of hidden layers, which would stay equal)."""
     return np.zeros(shape, dtype=dtype)
 

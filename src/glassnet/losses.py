@@ -30,7 +30,9 @@ class Loss:
     def backward(self) -> np.ndarray:
         """dL/dpred for the last forward call."""
         if self._grad is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before the loss was computed: call loss(pred, target) first")
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before the loss was computed: call loss(pred, target) first"
+            )
         grad, self._grad = self._grad, None
         return grad
 
@@ -215,10 +217,14 @@ def class_labels(y: Any, classes: int, name: str = "y") -> np.ndarray:
         raise TypeError(f"{name} must hold integer class labels. Received dtype {y.dtype}")
     if not np.issubdtype(y.dtype, np.integer):
         if not np.isfinite(y).all() or not np.array_equal(y, np.round(y)):
-            raise TypeError(f"{name} must hold integer class labels. Received non-integer values such as {y[y != np.round(y)][:3]}")
+            raise TypeError(
+                f"{name} must hold integer class labels. Received non-integer values such as {y[y != np.round(y)][:3]}"
+            )
         y = y.astype(np.intp)
     if y.size:
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= classes:
-            raise ValueError(f"{name} holds class labels in [{lo}, {hi}], but the model has {classes} classes (labels 0..{classes - 1})")
+            raise ValueError(
+                f"{name} holds class labels in [{lo}, {hi}], but the model has {classes} classes (labels 0..{classes - 1})"
+            )
     return y.astype(np.intp, copy=False)

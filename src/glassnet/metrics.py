@@ -74,7 +74,9 @@ def get(metric: Any) -> tuple[str, Callable[[np.ndarray, Any], float]]:
     """(name, function) for a metric name or callable."""
     if isinstance(metric, str):
         if metric not in _BY_NAME:
-            raise ValueError(f"unknown metric. Expected one of {sorted(_BY_NAME)} or a callable. Received: metrics=[{metric!r}]")
+            raise ValueError(
+                f"unknown metric. Expected one of {sorted(_BY_NAME)} or a callable. Received: metrics=[{metric!r}]"
+            )
         fn = _BY_NAME[metric]
         return getattr(fn, "name", metric), fn
     if callable(metric):

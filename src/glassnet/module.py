@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-
 import numpy as np
 
 if TYPE_CHECKING:
@@ -177,9 +176,7 @@ class Module:
         for name, target in targets.items():
             value = np.asarray(state[name])
             if value.shape != target.shape:
-                raise ValueError(
-                    f"state[{name!r}] has shape {value.shape}, but the model expects {target.shape}"
-                )
+                raise ValueError(f"state[{name!r}] has shape {value.shape}, but the model expects {target.shape}")
             if not np.issubdtype(value.dtype, np.number):
                 raise TypeError(f"state[{name!r}] must be numeric. Received dtype {value.dtype}")
             target[...] = value
@@ -255,9 +252,7 @@ class Sequential(Module):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise TypeError(
-                    f"Sequential expects Module instances. Received: layers[{i}]={layer!r}"
-                )
+                raise TypeError(f"Sequential expects Module instances. Received: layers[{i}]={layer!r}")
         self.layers = list(layers)
         self._first_needed = 0  # backward runs layers[_first_needed:], see set_input_grad
 

@@ -17,7 +17,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def loss_curve(values: Sequence[float], path: str, *, title: str = "", xlabel: str = "epoch", ylabel: str = "loss") -> None:
+def loss_curve(
+    values: Sequence[float], path: str, *, title: str = "", xlabel: str = "epoch", ylabel: str = "loss"
+) -> None:
     """Write one curve to ``path`` as a PNG, on a log scale when it spans decades."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)

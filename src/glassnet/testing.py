@@ -66,7 +66,9 @@ def _numeric_grad(f: Callable[[], float], array: np.ndarray, eps: float) -> np.n
     return grad
 
 
-def _compare(result: GradcheckResult, name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float) -> None:
+def _compare(
+    result: GradcheckResult, name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float
+) -> None:
     if analytic.shape != numeric.shape:
         result.errors[name] = (np.inf, np.inf)
         result.failures.append(f"{name}: gradient has shape {analytic.shape}, expected {numeric.shape}")
@@ -124,7 +126,9 @@ def gradcheck(
         params = dict(module.named_parameters())
         for name, p in params.items():
             if p.data.dtype != np.float64:
-                raise ValueError(f"gradcheck needs a float64 module; parameter {name!r} is {p.data.dtype} (build it with dtype=np.float64)")
+                raise ValueError(
+                    f"gradcheck needs a float64 module; parameter {name!r} is {p.data.dtype} (build it with dtype=np.float64)"
+                )
         module.train()
         _reseed(module, seed)
         y = module.forward(x)
@@ -141,7 +145,9 @@ def gradcheck(
         for name, p in params.items():
             _compare(result, name, analytic[name], _numeric_grad(f_module, p.data, eps), atol, rtol)
     if raise_on_failure and not result.ok:
-        raise GradcheckError(f"{module!r} failed the gradient check:\n" + "\n".join(result.failures) + "\n" + str(result))
+        raise GradcheckError(
+            f"{module!r} failed the gradient check:\n" + "\n".join(result.failures) + "\n" + str(result)
+        )
     return result
 
 
@@ -182,7 +188,9 @@ def check_layer(
     if y32.dtype != np.float32:
         raise GradcheckError(f"{layer32!r} turned float32 input into {y32.dtype}")
     if tuple(y32.shape) != tuple(layer32.output_shape(input_shape)):
-        raise GradcheckError(f"{layer32!r}: output_shape says {layer32.output_shape(input_shape)}, forward gave {y32.shape}")
+        raise GradcheckError(
+            f"{layer32!r}: output_shape says {layer32.output_shape(input_shape)}, forward gave {y32.shape}"
+        )
     try:
         layer32.backward(np.ones_like(y32))
     except RuntimeError:

@@ -119,7 +119,15 @@ def _check_loss(loss: Any) -> Loss:
     return loss
 
 
-def _evaluate(model: Module, x: np.ndarray, y: np.ndarray, loss: Loss | None, metrics: list[tuple[str, Any]], bs: int, prefix: str = "") -> dict[str, float]:
+def _evaluate(
+    model: Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: Loss | None,
+    metrics: list[tuple[str, Any]],
+    bs: int,
+    prefix: str = "",
+) -> dict[str, float]:
     sums: dict[str, float] = {}
     for start, stop, out in _batches(model, x, bs):
         yb = y[start:stop]
@@ -178,7 +186,9 @@ class _Progress:
 
     def start_epoch(self, epoch: int) -> None:
         if self._tqdm is not None:
-            self.bar = self._tqdm(total=self.batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=False)
+            self.bar = self._tqdm(
+                total=self.batches, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=False
+            )
 
     def batch(self, loss: float) -> None:
         if self.bar is not None:
@@ -231,7 +241,9 @@ def fit(
     """
     loss = _check_loss(loss)
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). Received: optimizer={optimizer!r}")
+        raise TypeError(
+            f"optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). Received: optimizer={optimizer!r}"
+        )
     epochs = positive_int(epochs, "epochs", allow_zero=True)
     bs_arg = _check_batch_size(batch_size)
     x = _check_x(model, x, "x")

@@ -8,4 +8,21 @@ from glassnet.layers.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.layers.pooling import AvgPool2d, MaxPool2d
 from glassnet.layers.reshape import Flatten
 
-__all__ = ["Linear", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax", "Flatten", "Dropout", "BatchNorm1d", "BatchNorm2d", "Conv2d", "MaxPool2d", "AvgPool2d"]
+__all__ = [
+    "Linear",
+    "Identity",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "Softmax",
+    "Flatten",
+    "Dropout",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+]

@@ -32,6 +32,4 @@ def expect_ndim(layer: Any, x: np.ndarray, ndim: int, layout: str) -> None:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{type(layer).__name__}.forward expected a numpy array. Received: {type(x).__name__}")
     if x.ndim != ndim:
-        raise ValueError(
-            f"{type(layer).__name__}.forward expected input of shape {layout}, got {x.shape}"
-        )
+        raise ValueError(f"{type(layer).__name__}.forward expected input of shape {layout}, got {x.shape}")

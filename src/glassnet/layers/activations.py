@@ -190,8 +190,10 @@ class ELU(_Elementwise):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        y = self._cached()
-        return np.where(self._mask, dy, dy * (y + self.alpha))
+        y, mask = self._cached(), self._mask
+        if mask is None:
+            raise missing_cache(self)
+        return np.where(mask, dy, dy * (y + self.alpha))
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -259,8 +261,9 @@ class GELU(_Elementwise):
         return x * cdf
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cdf = self._cached()
-        x = self._x
+        cdf, x = self._cached(), self._x
+        if x is None:
+            raise missing_cache(self)
         if self.approximate == "tanh":
             t = 2 * cdf - 1
             slope = cdf + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)

@@ -235,6 +235,8 @@ class Conv2d(Module):
         self.weight.grad += dWb[:, :K].reshape(self.weight.shape)
         if self.bias is not None:
             self.bias.grad += dWb[:, K]
+        if not self.input_grad:
+            return None  # type: ignore[return-value]  # see Module.set_input_grad
 
         # a contiguous copy of W2d.T (small) makes this product a little faster than the transposed view
         W2d_T = np.ascontiguousarray(self.weight.data.reshape(self.out_channels, K).T)

@@ -69,8 +69,7 @@ class Linear(Module):
     def check_input(self, x: np.ndarray, name: str = "x") -> None:
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
-                f"{name} has shape {x.shape}, but the model's first layer ({self!r}) "
-                f"expects (N, {self.in_features})"
+                f"{name} has shape {x.shape}, but the model's first layer ({self!r}) expects (N, {self.in_features})"
             )
 
     def forward(self, x: np.ndarray) -> np.ndarray:

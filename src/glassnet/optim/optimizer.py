@@ -30,9 +30,13 @@ class Optimizer:
         try:
             self.params = list(params)
         except TypeError:
-            raise TypeError(f"params must be an iterable of Parameters, such as model.parameters(). Received: params={params!r}") from None
+            raise TypeError(
+                f"params must be an iterable of Parameters, such as model.parameters(). Received: params={params!r}"
+            ) from None
         if not self.params:
-            raise ValueError("params is empty: the optimizer was given no parameters to update (did the model have any layers with weights?)")
+            raise ValueError(
+                "params is empty: the optimizer was given no parameters to update (did the model have any layers with weights?)"
+            )
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
                 raise TypeError(f"params must hold Parameters. Received: params[{i}] of type {type(p).__name__}")
@@ -71,7 +75,9 @@ class Optimizer:
         for name, values in self._state_lists().items():
             loaded = state[name]
             if len(loaded) != len(values):
-                raise ValueError(f"state[{name!r}] has {len(loaded)} entries, but the optimizer has {len(values)} parameters")
+                raise ValueError(
+                    f"state[{name!r}] has {len(loaded)} entries, but the optimizer has {len(values)} parameters"
+                )
             values[:] = [None if v is None else np.array(v, dtype=p.data.dtype) for v, p in zip(loaded, self.params)]
 
     def __repr__(self) -> str:
