@@ -278,3 +278,39 @@ def test_fit_skips_the_unused_input_gradient_and_restores_it():
     assert model.input_grad and model.layers[0].input_grad
     model(x16)
     assert model.backward(np.ones((16, 3), dtype=np.float32)).shape == (16, 2)
+
+
+def test_live_bar_with_tqdm_on_a_terminal(monkeypatch, capsys):
+    import io
+    import sys
+    import types
+
+    bars = []
+
+    class FakeBar:
+        def __init__(self, total, desc, unit, leave):
+            self.total, self.desc, self.updates, self.closed = total, desc, 0, False
+            bars.append(self)
+
+        def update(self, n):
+            self.updates += n
+
+        def set_postfix(self, **kwargs):
+            self.postfix = kwargs
+
+        def close(self):
+            self.closed = True
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    module = types.ModuleType("tqdm.auto")
+    module.tqdm = FakeBar
+    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    x, y = _blobs(n=40)
+    _fit(_mlp(), x, y, epochs=2, batch_size=16, verbose=1)
+    assert [(b.total, b.desc, b.updates, b.closed) for b in bars] == [(3, "epoch 1/2", 3, True), (3, "epoch 2/2", 3, True)]
+    assert "loss" in bars[0].postfix
+    assert capsys.readouterr().out.count("epoch ") == 2  # the epoch lines stay
