@@ -96,7 +96,9 @@ def as_data(x: Any, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
         raise TypeError(f"{name} must be a real numeric array. Received: {name} with dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample. Received: {name} with shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+    # A NaN or inf makes x·x NaN or inf, so one fast BLAS product clears the usual
+    # case; only a non-finite result (bad values, or an overflow) needs the full check.
+    if arr.dtype.kind == "f" and not np.isfinite(np.vdot(arr, arr)) and not np.isfinite(arr).all():
         bad = int(arr.size - np.isfinite(arr).sum())
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); clean or impute them first")
     if dtype is not None and arr.dtype != dtype:

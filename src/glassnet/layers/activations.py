@@ -121,7 +121,7 @@ class ReLU(_Elementwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = np.maximum(x, 0)
-        self._keep(y > 0)
+        self._cache = y > 0 if self.training else None  # no mask to compute in eval mode
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:

@@ -113,10 +113,9 @@ class Conv2d(Module):
         self.weight = Parameter(w)
         self.bias = Parameter(np.zeros(self.out_channels, dtype=self.dtype)) if bias else None
         self._cache: tuple[_Geometry, dict[str, np.ndarray]] | None = None
-        # Work arrays reused from training step to training step, for the two
-        # most recent input shapes; never returned to the caller. An eval-mode
-        # call with a new shape uses temporaries, so a large prediction batch
-        # leaves nothing behind.
+        # Work arrays reused from call to call, for the two most recent input
+        # shapes; never returned to the caller. A large prediction batch keeps
+        # its (large) buffers until two other shapes have been seen.
         self._workspaces: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
 
     # -- shapes -------------------------------------------------------------
@@ -160,10 +159,11 @@ class Conv2d(Module):
             cols = np.empty((K + (self.bias is not None), M), dtype=self.dtype)
             cols[K:] = 1  # the bias row, never overwritten
             ws = {"padded": padded, "cols": cols, "y2d": np.empty((self.out_channels, M), dtype=self.dtype)}
-            if self.training:
-                if len(self._workspaces) >= 2:
-                    del self._workspaces[next(iter(self._workspaces))]
-                self._workspaces[shape] = ws
+            # kept for the next call of the same shape (training and predict
+            # alike): fresh buffers would cost a page fault per 4 KiB each call
+            if len(self._workspaces) >= 2:
+                del self._workspaces[next(iter(self._workspaces))]
+            self._workspaces[shape] = ws
         return ws
 
     def _backward_workspace(self, ws: dict[str, np.ndarray], g: _Geometry) -> dict[str, np.ndarray]:
