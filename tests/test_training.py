@@ -311,6 +311,9 @@ def test_live_bar_with_tqdm_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stderr", Terminal())
     x, y = _blobs(n=40)
     _fit(_mlp(), x, y, epochs=2, batch_size=16, verbose=1)
-    assert [(b.total, b.desc, b.updates, b.closed) for b in bars] == [(3, "epoch 1/2", 3, True), (3, "epoch 2/2", 3, True)]
+    assert [(b.total, b.desc, b.updates, b.closed) for b in bars] == [
+        (3, "epoch 1/2", 3, True),
+        (3, "epoch 2/2", 3, True),
+    ]
     assert "loss" in bars[0].postfix
     assert capsys.readouterr().out.count("epoch ") == 2  # the epoch lines stay
