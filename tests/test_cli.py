@@ -21,6 +21,7 @@ def test_train_digits_cnn_end_to_end(digits_cnn, capsys):
     model = gn.load(digits_cnn / "model.gnet")
     assert model.metadata["data"] == "digits" and model.metadata["input_shape"] == [1, 8, 8]
     assert model.metadata["test_accuracy"] > 0.5  # two epochs: far above chance (0.1)
+    pytest.importorskip("matplotlib")
     assert (digits_cnn / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
