@@ -139,3 +139,14 @@ def test_optimizer_given_no_parameters():
         gn.Adam(gn.Sequential(gn.ReLU()).parameters())
     with pytest.raises(TypeError, match="Parameter"):
         gn.SGD([np.zeros(3)], lr=0.1)
+
+
+def test_optimizer_state_of_the_wrong_shape_or_kind_is_rejected():
+    opt = gn.Adam([_param([1.0, 2.0])])
+    state = opt.state_dict()
+    state["m"] = [np.zeros(3)]
+    with pytest.raises(ValueError, match=r"state\['m'\]\[0\] has shape \(3,\)"):
+        opt.load_state_dict(state)
+    plain = gn.RMSprop([_param([1.0])]).state_dict()
+    with pytest.raises(ValueError, match="velocity"):
+        gn.RMSprop([_param([1.0])], momentum=0.9).load_state_dict(plain)

@@ -317,3 +317,42 @@ def test_live_bar_with_tqdm_on_a_terminal(monkeypatch, capsys):
     ]
     assert "loss" in bars[0].postfix
     assert capsys.readouterr().out.count("epoch ") == 2  # the epoch lines stay
+
+
+def test_a_stop_mid_epoch_averages_over_the_batches_that_ran():
+    class StopAfterFirst(gn.Callback):
+        def on_batch_end(self, batch, loss):
+            self.loss = loss
+            self.model.stop_training = True
+
+    x, y = np.ones((100, 1), np.float32), np.zeros((100, 1), np.float32)
+    model, stop = gn.Sequential(gn.Linear(1, 1, rng=0)), StopAfterFirst()
+    history = model.fit(
+        x,
+        y,
+        loss=gn.MSELoss(),
+        optimizer=gn.SGD(model.parameters(), lr=1e-9),
+        epochs=3,
+        batch_size=10,
+        verbose=0,
+        callbacks=[stop],
+    )
+    assert history["loss"] == [pytest.approx(stop.loss)]
+
+
+def test_predict_never_returns_the_callers_array():
+    x = np.zeros((3, 2), np.float32)
+    out = gn.Sequential(gn.Flatten()).predict(x)
+    out[0, 0] = 5
+    assert x[0, 0] == 0
+
+
+def test_early_stopping_patience_counts_epochs_without_improvement():
+    stop = gn.EarlyStopping(monitor="loss", patience=2)
+    stop.model = _mlp()
+    stop.on_train_begin()
+    for epoch, value in enumerate([1.0, 0.5, 0.6, 0.7, 0.4]):
+        stop.on_epoch_end(epoch, {"loss": value})
+        if stop.model.stop_training:
+            break
+    assert stop.stopped_epoch == 3 and stop.best_epoch == 1

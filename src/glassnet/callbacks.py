@@ -39,7 +39,7 @@ class EarlyStopping(Callback):
     Args:
         monitor: a key of the epoch logs; "val_loss" falls back to "loss" when
             there is no validation data.
-        patience: epochs without improvement before stopping.
+        patience: epochs without improvement after which training stops (as in Keras).
         min_delta: smallest change that counts as an improvement.
         mode: "min", "max", or "auto" (max for names containing "acc").
         restore_best_weights: on stop, load the weights of the best epoch.
@@ -92,7 +92,7 @@ class EarlyStopping(Callback):
                 self._best_state = self.model.state_dict()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

@@ -98,8 +98,8 @@ def predict(model: Module, x: Any, batch_size: int | None = None) -> np.ndarray:
     out: np.ndarray | None = None
     for start, stop, yb in _batches(model, x, bs):
         if out is None:
-            if stop == len(x):
-                return yb
+            if stop == len(x):  # one batch: its output, unless that is (a view of) the caller's x
+                return yb.copy() if np.shares_memory(yb, x) else yb
             out = np.empty((len(x), *yb.shape[1:]), dtype=yb.dtype)
         out[start:stop] = yb
     if out is None:  # pragma: no cover - x is never empty here
@@ -292,6 +292,7 @@ def fit(
                 progress.start_epoch(epoch)
             order = rng.permutation(n) if reshuffle else None
             total = 0.0
+            seen = 0  # samples trained on this epoch: a callback may stop mid-epoch
             metric_sums = [0.0] * len(metric_list)
             for b, start in enumerate(range(0, n, bs)):
                 stop = min(start + bs, n)
@@ -310,6 +311,7 @@ def fit(
                 model.backward(loss.backward())
                 optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
+                seen += stop - start
                 if metric_list:
                     for i, (_, fn) in enumerate(metric_list):
                         metric_sums[i] += fn(out, yb) * (stop - start)
@@ -320,9 +322,9 @@ def fit(
                         break
                 if show:
                     progress.batch(batch_loss)
-            logs = {"loss": total if sum_loss else total / n}
+            logs = {"loss": total if sum_loss else total / seen}
             for (name, _), s in zip(metric_list, metric_sums):
-                logs[name] = s / n
+                logs[name] = s / seen
             if val is not None:
                 logs.update(_evaluate(model, val[0], val[1], loss, metric_list, max(bs, PREDICT_BATCH), prefix="val_"))
             history.append(epoch, logs)

@@ -78,6 +78,15 @@ class Optimizer:
                 raise ValueError(
                     f"state[{name!r}] has {len(loaded)} entries, but the optimizer has {len(values)} parameters"
                 )
+            for i, (v, p) in enumerate(zip(loaded, self.params)):
+                if v is None and values[i] is not None:
+                    raise ValueError(
+                        f"state[{name!r}][{i}] is empty, but this optimizer keeps {name} (was it saved with other settings?)"
+                    )
+                if v is not None and np.shape(v) != p.data.shape:
+                    raise ValueError(
+                        f"state[{name!r}][{i}] has shape {np.shape(v)}, but the parameter has shape {p.data.shape}"
+                    )
             values[:] = [None if v is None else np.array(v, dtype=p.data.dtype) for v, p in zip(loaded, self.params)]
 
     def __repr__(self) -> str:
