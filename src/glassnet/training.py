@@ -99,7 +99,7 @@ def predict(model: Module, x: Any, batch_size: int | None = None) -> np.ndarray:
     for start, stop, yb in _batches(model, x, bs):
         if out is None:
             if stop == len(x):  # one batch: its output, unless that is (a view of) the caller's x
-                return yb.copy() if np.shares_memory(yb, x) else yb
+                return yb.copy() if np.may_share_memory(yb, x) else yb
             out = np.empty((len(x), *yb.shape[1:]), dtype=yb.dtype)
         out[start:stop] = yb
     if out is None:  # pragma: no cover - x is never empty here
