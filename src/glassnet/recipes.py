@@ -47,7 +47,7 @@ DEFAULTS: dict[tuple[str, str], Settings] = {
     ("digits", "mlp"): Settings(epochs=40, batch_size=32, optimizer="adam", lr=1e-3),
     ("digits", "cnn"): Settings(epochs=25, batch_size=32, optimizer="adam", lr=2e-3),
     ("fashion-mnist", "mlp"): Settings(epochs=20, batch_size=128, optimizer="adam", lr=1e-3),
-    ("fashion-mnist", "cnn"): Settings(epochs=10, batch_size=64, optimizer="adam", lr=1e-3),
+    ("fashion-mnist", "cnn"): Settings(epochs=8, batch_size=64, optimizer="adam", lr=1e-3),
     ("mnist", "mlp"): Settings(epochs=15, batch_size=128, optimizer="adam", lr=1e-3),
     ("mnist", "cnn"): Settings(epochs=5, batch_size=64, optimizer="adam", lr=1e-3),
     ("spirals", "mlp"): Settings(epochs=200, batch_size=32, optimizer="adam", lr=1e-2),
