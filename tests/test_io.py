@@ -440,3 +440,24 @@ def test_zip_hazards(tmp_path):
     with pytest.raises(ValueError, match="unexpected entries"):
         gn.load(tmp_path / "escape.gn")
     assert not (tmp_path.parent.parent / "escape").exists()
+
+
+def test_a_config_asking_for_a_huge_layer_fails_without_filling_memory(tmp_path):
+    import resource
+
+    def change(entries, header):
+        header["architecture"]["config"]["layers"][0]["config"].update({"in_features": 40_000, "out_features": 40_000})
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=r"expects \(40000, 40000\)"):
+        gn.load(_rewritten(tmp_path, change))
+    # a 40,000 x 40,000 float32 weight is 6.4 GB (12.8 GB while drawn in float64): it was never touched
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 1_000_000  # KiB
+
+
+def test_loaded_layers_keep_their_initialiser_name(tmp_path):
+    model = gn.Sequential(gn.Linear(3, 2, init="he_normal", rng=0), gn.ReLU())
+    model.save(tmp_path / "m.gnet")
+    loaded = gn.load(tmp_path / "m.gnet")
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.layers[0].weight.data, model.layers[0].weight.data)

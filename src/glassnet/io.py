@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 import glassnet.layers
+from glassnet import init as initializers
 from glassnet.module import Module, Sequential
 
 __all__ = ["save", "load", "register_layer", "FORMAT", "VERSION"]
@@ -321,7 +322,15 @@ def _build(spec: Any, where: str, depth: int = 0) -> Module:
             raise ValueError(f"{where}: the config of Sequential must be {{'layers': [...]}}")
         return Sequential(*(_build(layer, where, depth + 1) for layer in layers))
     try:
-        return cls(**config)
+        if "init" not in config:
+            return cls(**config)
+        # The weights come from the file: build with zeros, which NumPy allocates
+        # lazily, so a config asking for a huge layer fails at the shape check
+        # below instead of filling gigabytes with random numbers first.
+        initializers.get(config["init"])  # still reject an unknown initialiser name
+        layer = cls(**{**config, "init": "zeros"})
+        layer.init = config["init"]  # type: ignore[attr-defined]  # get_config reports the original
+        return layer
     except (TypeError, ValueError, OverflowError, MemoryError) as err:
         raise ValueError(f"{where}: cannot build {name} from config {_short(config)}: {err}") from None
 

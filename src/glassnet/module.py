@@ -36,7 +36,7 @@ class Parameter:
         if not isinstance(data, np.ndarray):
             raise TypeError(f"Parameter expected a numpy array. Received: {type(data).__name__}")
         self.data = data
-        self.grad = np.zeros_like(data)
+        self.grad = np.zeros(data.shape, dtype=data.dtype)  # calloc: pages are touched on first use
 
     @property
     def shape(self) -> tuple[int, ...]:
