@@ -162,3 +162,10 @@ def test_python_dash_m_runs_the_command():
     )
     assert done.returncode == 0
     assert all(name in done.stdout for name, _, _ in cli.SUBCOMMANDS)
+
+
+def test_the_demo_curve_says_when_its_axis_is_logarithmic():
+    from glassnet.plot import y_axis
+
+    assert y_axis([1.3, 0.5, 0.002], "SSE") == (True, "SSE (log scale)")
+    assert y_axis([1.3, 0.5, 0.2], "SSE") == (False, "SSE")
