@@ -8,7 +8,7 @@ Every forward pass, derivative and update is plain NumPy next to its math::
     model.fit(X, y, loss=gn.SSELoss(), optimizer=gn.SGD(model.parameters(), lr=1.0), epochs=1500)
 """
 
-from glassnet import datasets, init, testing
+from glassnet import datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.io import load, register_layer
 from glassnet.layers import (
@@ -36,7 +36,20 @@ from glassnet.layers import (
 from glassnet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, SSELoss
 from glassnet.metrics import Accuracy, MeanSquaredError
 from glassnet.module import Module, Parameter, Sequential
-from glassnet.optim import SGD, Adam, CosineAnnealingLR, ExponentialLR, LRScheduler, Optimizer, RMSprop, StepLR
+from glassnet.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    ExponentialLR,
+    GradientClipping,
+    LRScheduler,
+    Optimizer,
+    RMSprop,
+    StepLR,
+    WarmupCosineLR,
+    clip_grad_norm,
+)
 from glassnet.training import History
 
 __version__ = "0.1.0"
@@ -81,6 +94,10 @@ __all__ = [
     "StepLR",
     "ExponentialLR",
     "CosineAnnealingLR",
+    "AdamW",
+    "WarmupCosineLR",
+    "clip_grad_norm",
+    "GradientClipping",
     "History",
     "Callback",
     "EarlyStopping",
@@ -88,6 +105,7 @@ __all__ = [
     "Accuracy",
     "MeanSquaredError",
     "datasets",
+    "models",
     "init",
     "testing",
     "__version__",
