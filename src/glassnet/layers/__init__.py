@@ -6,6 +6,7 @@ from glassnet.layers.dropout import Dropout
 from glassnet.layers.linear import Linear
 from glassnet.layers.normalization import BatchNorm1d, BatchNorm2d
 from glassnet.layers.pooling import AvgPool2d, MaxPool2d
+from glassnet.layers.recurrent import GRU, LSTM, RNN
 from glassnet.layers.reshape import Flatten
 
 __all__ = [
@@ -25,4 +26,7 @@ __all__ = [
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
+    "RNN",
+    "LSTM",
+    "GRU",
 ]
