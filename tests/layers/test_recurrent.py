@@ -266,3 +266,18 @@ def test_backward_misuse():
     layer.forward(np.zeros((2, 5, 3), np.float32))
     with pytest.raises(ValueError, match=r"dy of shape \(2, 5, 4\)"):
         layer.backward(np.zeros((2, 4, 4), np.float32))
+
+
+def test_use_cache_is_stateful_and_reset_cache_forgets():
+    """The generation protocol shared with MultiHeadAttention: use_cache(True), then reset_cache() per sequence."""
+    layer = gn.LSTM(3, 4, rng=0, dtype=np.float64).eval()
+    x = np.random.default_rng(12).normal(size=(1, 4, 3))
+    whole = layer.forward(x)
+    layer.use_cache(True)
+    assert layer.stateful and layer.state is None
+    steps = np.concatenate([layer.forward(x[:, k : k + 1]) for k in range(4)], axis=1)
+    np.testing.assert_allclose(steps, whole, rtol=1e-12)
+    layer.reset_cache()
+    np.testing.assert_allclose(layer.forward(x[:, :1]), whole[:, :1], rtol=1e-12)
+    layer.use_cache(False)
+    assert not layer.stateful

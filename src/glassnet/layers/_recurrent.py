@@ -97,6 +97,17 @@ class Recurrent(Module):
         """Forget the carried state: the next forward starts from ``initial_state`` (or zeros)."""
         self.state = None
 
+    # The generation protocol MultiHeadAttention's key/value cache follows, so that a generator can
+    # treat every layer with a memory alike: the "cache" of a recurrent layer is its carried state.
+    def use_cache(self, flag: bool = True) -> None:
+        """Carry the state between forward calls (``stateful = flag``), starting afresh."""
+        self.stateful = bool(flag)
+        self.state = None
+
+    def reset_cache(self) -> None:
+        """The same as ``reset_state()``."""
+        self.reset_state()
+
     # -- the parts outside the time loop ------------------------------------
     def _project(
         self, x: np.ndarray, b: np.ndarray | None, w: np.ndarray | None = None
