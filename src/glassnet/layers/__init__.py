@@ -1,6 +1,7 @@
 """Layers, one file per family."""
 
 from glassnet.layers.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from glassnet.layers.augment import RandomHorizontalFlip, RandomShift
 from glassnet.layers.conv import Conv2d
 from glassnet.layers.dropout import Dropout
 from glassnet.layers.linear import Linear
@@ -25,4 +26,6 @@ __all__ = [
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
+    "RandomShift",
+    "RandomHorizontalFlip",
 ]
