@@ -10,6 +10,7 @@ Every forward pass, derivative and update is plain NumPy next to its math::
 
 from glassnet import datasets, init, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
+from glassnet.checkpoint import ModelCheckpoint
 from glassnet.io import load, register_layer
 from glassnet.layers import (
     ELU,
@@ -77,6 +78,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "TerminateOnNaN",
+    "ModelCheckpoint",
     "Accuracy",
     "MeanSquaredError",
     "datasets",
