@@ -462,6 +462,13 @@ def _restore_callbacks(ck: Checkpoint, callbacks: list[Callback]) -> None:
         checkpoint.load_state_dict(_from_json(state), where)
 
 
+def _put_back(optimizer: Any, state: dict[str, Any]) -> None:
+    """Undo a partial ``load_state_dict`` (which refuses the empty slots of a fresh SGD)."""
+    optimizer.lr, optimizer.steps = state["lr"], state["steps"]
+    for slot, values in optimizer._state_lists().items():
+        values[:] = state[slot]
+
+
 def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None:
     """Continue ``run`` from the checkpoint at ``path``: ``fit(resume_from=path)`` calls this.
 
@@ -498,7 +505,7 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None
         _restore_callbacks(ck, run.callbacks)
     except BaseException:  # put the run back as it was: no half-restored state
         run.model.load_state_dict(backup[0])
-        run.optimizer.load_state_dict(backup[1])
+        _put_back(run.optimizer, backup[1])
         for cb, state in zip(stateful, backup[2]):
             cb.load_state_dict(state)
         raise
