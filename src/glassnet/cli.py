@@ -78,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument(
         "--input-shape", type=_shape, default=None, help="input shape without the batch axis, e.g. 1,28,28"
     )
+
+    export = sub.add_parser("export", help="write a saved model as an ONNX file (needs glassnet[onnx])")
+    export.add_argument("model_file", metavar="MODEL")
+    export.add_argument("output", metavar="OUT.onnx")
+    export.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="input shape without the batch axis (default: the recorded one)",
+    )
     return parser
 
 

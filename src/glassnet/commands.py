@@ -1,9 +1,10 @@
-"""What ``glassnet train``, ``evaluate``, ``predict`` and ``summary`` do (cli.py parses the arguments)."""
+"""What ``glassnet train``, ``evaluate``, ``predict``, ``summary`` and ``export`` do (cli.py parses the arguments)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from typing import Any
 
@@ -158,4 +159,25 @@ def summary(args: argparse.Namespace) -> int:
     if meta:
         print(f"trained on {meta.get('data', '?')}, test accuracy {meta.get('test_accuracy', float('nan')):.4f}")
     model.summary(shape)
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from glassnet.onnx import IR_VERSION, OPSET
+    from glassnet.onnx import export as export_onnx
+
+    model, meta = _load_model(args.model_file)
+    shape = args.input_shape or (tuple(meta["input_shape"]) if "input_shape" in meta else None)
+    if shape is None:
+        raise ValueError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
+    try:
+        proto = export_onnx(model, args.output, shape)
+    except OSError as err:  # a read-only folder or a full disk: one line, the old file is intact
+        print(f"glassnet export: error: {err}", file=sys.stderr)
+        return 1
+    out_dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    print(
+        f"{args.output}: ONNX opset {OPSET}, IR version {IR_VERSION}, {len(proto.graph.node)} nodes; "
+        f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
+    )
     return 0
