@@ -1,11 +1,16 @@
 """glassnet: neural networks from scratch in NumPy.
 
-Every forward pass, derivative and update is plain NumPy next to its math::
+Every forward pass, derivative and update is plain NumPy next to its math.
+The tutorial's network, trained on its four rows:
 
-    import glassnet as gn
-    model = gn.Sequential(gn.Linear(3, 4, bias=False), gn.Sigmoid(),
-                          gn.Linear(4, 1, bias=False), gn.Sigmoid())
-    model.fit(X, y, loss=gn.SSELoss(), optimizer=gn.SGD(model.parameters(), lr=1.0), epochs=1500)
+    >>> import glassnet as gn
+    >>> X, y = gn.datasets.tutorial()
+    >>> model = gn.Sequential(gn.Linear(3, 4, bias=False, rng=1), gn.Sigmoid(),
+    ...                       gn.Linear(4, 1, bias=False, rng=1), gn.Sigmoid())
+    >>> history = model.fit(X, y, loss=gn.SSELoss(), optimizer=gn.SGD(model.parameters(), lr=1.0),
+    ...                     epochs=1500, verbose=0)
+    >>> model.predict(X).round().ravel().tolist()
+    [0.0, 1.0, 1.0, 0.0]
 """
 
 from glassnet import datasets, init, testing
