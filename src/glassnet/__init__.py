@@ -127,3 +127,13 @@ __all__ = [
     "testing",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The optional bridges load on first use (gn.onnx.export, gn.sklearn.MLPClassifier), so that
+    # importing glassnet never imports them; each imports its own dependency lazily in turn.
+    if name in ("onnx", "sklearn"):
+        import importlib
+
+        return importlib.import_module(f"glassnet.{name}")
+    raise AttributeError(f"module 'glassnet' has no attribute {name!r}")
