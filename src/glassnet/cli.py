@@ -151,6 +151,17 @@ def _summary_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", type=_shape, default=None, help="input shape without the batch axis, e.g. 1,28,28")
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_file", metavar="MODEL", help="a model file (model.gnet)")
+    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write (replaced atomically)")
+    p.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="input shape without the batch axis (default: the recorded one)",
+    )
+
+
 def _data_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-path", default=None, metavar="FOLDER", help="folder with the IDX files (Fashion-MNIST, MNIST)"
@@ -165,6 +176,7 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ("evaluate", "accuracy and confusion matrix of a saved model on its data set's test split", _evaluate_args),
     ("predict", "classes and probabilities for the samples in a .npy file", _predict_args),
     ("summary", "layers, output shapes and parameter counts of a saved model", _summary_args),
+    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}

@@ -16,6 +16,7 @@ import time
 import types
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from glassnet.metrics import get as get_metric
 from glassnet.module import Module, Sequential
 from glassnet.optim.optimizer import Optimizer
 
-__all__ = ["History", "fit", "predict", "evaluate"]
+__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
 
 PREDICT_BATCH = 1024
 
@@ -55,14 +56,40 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
 
+@dataclass
+class TrainingRun:
+    """What ``fit`` shares with its callbacks as ``callback.run``: everything a checkpoint saves.
+
+    ``rng`` is fit's own generator (it shuffles, and seeded the stochastic
+    layers); ``epoch`` counts the epochs completed so far (an epoch that a
+    callback stopped part-way does not count).
+    """
+
+    model: Module
+    optimizer: Optimizer
+    rng: np.random.Generator
+    history: History
+    callbacks: list[Callback]
+    samples: int
+    batch_size: int
+    epoch: int = 0
+
+
 def _model_dtype(model: Module) -> np.dtype:
     for p in model.parameters():
         return p.data.dtype
     return np.dtype(np.float32)
 
 
+def _casts_input(model: Module) -> bool:
+    """False for a model whose first layer takes integer ids (``casts_input = False``: Embedding, GPT)."""
+    while isinstance(model, Sequential) and model.layers:
+        model = model.layers[0]
+    return bool(getattr(model, "casts_input", True))
+
+
 def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
-    x = as_data(x, name, dtype=_model_dtype(model))
+    x = as_data(x, name, dtype=_model_dtype(model) if _casts_input(model) else None)
     model.check_input(x, name)
     return x
 
@@ -271,6 +298,7 @@ def fit(
     callbacks: Iterable[Callback] = (),
     metrics: Sequence[Any] = (),
     verbose: int = 1,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
@@ -289,6 +317,9 @@ def fit(
         callbacks: Callbacks such as ``EarlyStopping`` or an LR schedule.
         metrics: names ("accuracy", "mse") or callables, reported per epoch.
         verbose: 0 silent, 1 a line per epoch (and a live bar with tqdm), 2 a line per epoch, no bar.
+        resume_from: a checkpoint written by ``ModelCheckpoint`` during an earlier call with the
+            same arguments: the model, optimizer, schedules, RNGs and History continue from it, so
+            the run ends with exactly the weights it would have had without stopping.
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
@@ -329,19 +360,29 @@ def fit(
         ybuf = np.empty((bs, *y.shape[1:]), dtype=y.dtype)
     params = model.parameters()
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    step_callbacks = [
+        cb for cb in callbacks if type(cb).on_before_optimizer_step is not Callback.on_before_optimizer_step
+    ]
     sum_loss = loss.reduction == "sum"
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
+    run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
+    callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
 
     model.train()
     model.stop_training = False
     for cb in callbacks:
         cb.model = model
+        cb.run = run
         cb.on_train_begin()
+    if resume_from is not None:
+        from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
+
+        restore(resume_from, run, epochs)
     model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
     try:
         show = verbose > 0
-        for epoch in range(epochs):
+        for epoch in range(run.epoch, epochs):
             start_time = time.perf_counter()
             if show:
                 progress.start_epoch(epoch)
@@ -364,6 +405,8 @@ def fit(
                 for p in params:
                     p.grad.fill(0)
                 model.backward(loss.backward())
+                for cb in step_callbacks:
+                    cb.on_before_optimizer_step()
                 optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
                 seen += stop - start
@@ -377,6 +420,8 @@ def fit(
                         break
                 if show:
                     progress.batch(batch_loss)
+            if seen == n:
+                run.epoch = epoch + 1
             logs = {"loss": total if sum_loss else total / seen}
             for (name, _), s in zip(metric_list, metric_sums):
                 logs[name] = s / seen
