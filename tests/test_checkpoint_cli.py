@@ -108,7 +108,11 @@ def test_ctrl_c_says_how_to_resume_and_resuming_finishes_the_run(straight, tmp_p
         (["--resume", "{w}/nowhere"], 1, "--resume {w}/nowhere: no checkpoint there"),
         (["--resume", "{s}", "--lr", "0.5"], 1, "--lr 0.5 differs from the run being resumed (--lr 0.001)"),
         (["--resume", "{s}", "--data", "moons"], 1, "--data moons differs from the run being resumed (--data digits)"),
-        (["--resume", "{s}/model.gnet"], 1, "not a glassnet checkpoint (a model file: load it with glassnet.load)"),
+        (
+            ["--resume", "{s}/model.gnet"],
+            1,
+            "not a glassnet checkpoint file (a model file: load it with glassnet.load)",
+        ),
         (["--resume", "{w}/bare.gnet"], 1, "was not written by glassnet train"),
         ([], 2, "--data (or --resume DIR"),
     ],
