@@ -116,14 +116,26 @@ def _defaults_table() -> str:
 def _train_args(p: argparse.ArgumentParser) -> None:
     from glassnet.recipes import DATASETS, MODELS
 
-    p.add_argument("--data", required=True, choices=DATASETS, metavar="DATA", help=_data_help())
-    p.add_argument("--model", default="mlp", choices=MODELS, help="mlp (default) or cnn (image data sets)")
+    p.add_argument(
+        "--data", default=None, choices=DATASETS, metavar="DATA", help=_data_help()
+    )  # required unless --resume
+    p.add_argument("--model", default=None, choices=MODELS, help="mlp (default) or cnn (image data sets)")
     p.add_argument("--epochs", type=_positive_int, help="passes over the training set (default per data set)")
     p.add_argument("--batch-size", type=_positive_int, help="samples per step (default per data set)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="adam (default) or sgd with momentum 0.9")
     p.add_argument("--lr", type=_positive_float, help="initial learning rate (default per data set; cosine decay)")
-    p.add_argument("--seed", type=_int, default=0, help="seed of the weights, the splits and the shuffling (default 0)")
-    p.add_argument("--out", default=None, help="folder for the model file and the curves (default runs/DATA-MODEL)")
+    p.add_argument(
+        "--seed", type=_int, default=None, help="seed of the weights, the splits and the shuffling (default 0)"
+    )
+    p.add_argument(
+        "--out", default=None, help="folder for the model file, the curves and the checkpoint (default runs/DATA-MODEL)"
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run whose checkpoint.gnet is in DIR (its --out), with its settings, bit for bit",
+    )
     _data_source_args(p)
 
 
@@ -235,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         names = ", ".join(name for name, _, _ in SUBCOMMANDS)
         parser.error(f"choose a command: {names}")
+    if args.command == "train" and args.data is None and args.resume is None:
+        parser.error("the following arguments are required: --data (or --resume DIR to continue a run)")
     prog = f"glassnet {args.command}"
     debug = bool(getattr(args, "debug", False))
     from glassnet import commands
