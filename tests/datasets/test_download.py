@@ -71,11 +71,12 @@ def test_size_cap(server, tmp_path, mode):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_connection_refused_names_the_url(tmp_path):
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_connection_refused_names_the_url(tmp_path, scheme):
     with socket.socket() as s:  # a port that nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/f.gz"
+    url = f"{scheme}://127.0.0.1:{port}/f.gz"
     with pytest.raises(DownloadError, match=f"{url}: "):
         download_file(url, tmp_path / "f.gz", timeout=5)
 

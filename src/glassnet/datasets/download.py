@@ -135,13 +135,14 @@ def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
             super().connect()
             watchdog.watch(self.sock)
 
+    # do_open is given the standard connection class; swap in ours, keep every other argument
     class Handler(urllib.request.HTTPHandler):
-        def http_open(self, req: urllib.request.Request) -> Any:
-            return self.do_open(Connection, req)
+        def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> Any:
+            return super().do_open(Connection, req, **kwargs)
 
     class SecureHandler(urllib.request.HTTPSHandler):
-        def https_open(self, req: urllib.request.Request) -> Any:
-            return self.do_open(SecureConnection, req, context=getattr(self, "_context", None))
+        def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> Any:
+            return super().do_open(SecureConnection, req, **kwargs)
 
     return urllib.request.build_opener(Handler, SecureHandler)
 
