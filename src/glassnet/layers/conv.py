@@ -113,6 +113,7 @@ class Conv2d(Module):
                 f"padding must be at most kernel_size - 1 on each axis. Received: padding={self.padding} "
                 f"with kernel_size={self.kernel_size}"
             )
+        has_bias = strict_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init
         draw = initializers.get(init)
@@ -120,7 +121,6 @@ class Conv2d(Module):
         shape = (self.out_channels, self.in_channels, kH, kW)
         fan_in, fan_out = self.in_channels * kH * kW, self.out_channels * kH * kW
         self.weight = Parameter(initial_weight(draw, shape, fan_in, fan_out, rng, self.dtype))
-        has_bias = strict_bool(bias, "bias")
         self.bias = Parameter(new_array(self.out_channels, self.dtype)) if has_bias else None
         self._cache: tuple[_Geometry, dict[str, np.ndarray]] | None = None
         # Work arrays reused from call to call, for the two most recent input
