@@ -111,6 +111,16 @@ def _architecture(model: Module) -> dict[str, Any]:
     return {"class": cls.__name__, "config": model.get_config()}
 
 
+def describe_architecture(model: Module) -> dict[str, Any]:
+    """``{"class": ..., "config": ...}`` for ``model``, as a model file stores it (containers such as Residual use it)."""
+    return _architecture(model)
+
+
+def build_architecture(spec: dict[str, Any]) -> Module:
+    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only."""
+    return _build(spec, "architecture")
+
+
 def _check_arrays(state: dict[str, np.ndarray]) -> None:
     for name, array in state.items():
         if array.dtype.name not in _ALLOWED_DTYPES:
@@ -144,7 +154,7 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
         >>> import os, tempfile, numpy as np, glassnet as gn
         >>> model = gn.Sequential(gn.Linear(3, 2, rng=0), gn.Tanh())
         >>> with tempfile.TemporaryDirectory() as folder:
-        ...     path = os.path.join(folder, "model.gn")
+        ...     path = os.path.join(folder, "model.gnet")
         ...     model.save(path)
         ...     same = gn.load(path)
         >>> x = np.ones((1, 3), dtype=np.float32)

@@ -11,22 +11,26 @@ Inputs are checked once, up front, not on every batch.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
+import types
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, shorten
 from glassnet.callbacks import Callback
-from glassnet.losses import Loss
+from glassnet.layers.activations import Softmax
+from glassnet.losses import CrossEntropyLoss, Loss
 from glassnet.metrics import get as get_metric
-from glassnet.module import Module
+from glassnet.module import Module, Sequential
 from glassnet.optim.optimizer import Optimizer
 
-__all__ = ["History", "fit", "predict", "evaluate"]
+__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
 
 PREDICT_BATCH = 1024
 
@@ -53,6 +57,25 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
 
+@dataclass
+class TrainingRun:
+    """What ``fit`` shares with its callbacks as ``callback.run``: everything a checkpoint saves.
+
+    ``rng`` is fit's own generator (it shuffles, and seeded the stochastic
+    layers); ``epoch`` counts the epochs completed so far (an epoch that a
+    callback stopped part-way does not count).
+    """
+
+    model: Module
+    optimizer: Optimizer
+    rng: np.random.Generator
+    history: History
+    callbacks: list[Callback]
+    samples: int
+    batch_size: int
+    epoch: int = 0
+
+
 def _model_dtype(model: Module) -> np.dtype:
     for p in model.parameters():
         return p.data.dtype
@@ -65,6 +88,24 @@ def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
     x = cast_data(x, model.input_dtype(x.dtype), name)
     model.check_input(x, name)
     return x
+
+
+def _check_single_sample(model: Module, x: Any) -> np.ndarray:
+    """``_check_x``, with a hint when ``x`` is one sample without its batch axis."""
+    try:
+        return _check_x(model, x, "x")
+    except ValueError as err:
+        arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        if arr.ndim == 0 or not np.issubdtype(arr.dtype, np.number):
+            raise
+        try:
+            model.check_input(arr[None], "x")
+        except ValueError:
+            raise err from None
+        raise ValueError(
+            f"{err}. It looks like one sample without the batch axis: "
+            f"pass x[None] (shape (1, {', '.join(map(str, arr.shape))})) and take [0] of the result"
+        ) from None
 
 
 def _check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
@@ -95,9 +136,11 @@ def _batches(model: Module, x: np.ndarray, batch_size: int) -> Iterator[tuple[in
 def predict(model: Module, x: Any, batch_size: int | None = None) -> np.ndarray:
     """The model's outputs for ``x``, in eval mode, ``batch_size`` samples at a time.
 
-    ``batch_size=None`` uses batches of 1024 to bound memory.
+    ``batch_size=None`` uses batches of 1024 to bound memory. ``x`` is a batch,
+    (N, ...): one sample needs its batch axis, ``predict(x[None])[0]``; without
+    it the ValueError says so (an array is never guessed to be one sample).
     """
-    x = _check_x(model, x, "x")
+    x = _check_single_sample(model, x)
     bs = _check_batch_size(batch_size) or PREDICT_BATCH
     out: np.ndarray | None = None
     for start, stop, yb in _batches(model, x, bs):
@@ -115,6 +158,34 @@ def _metric_list(metrics: Iterable[Any]) -> list[tuple[str, Any]]:
     if isinstance(metrics, str) or callable(metrics):
         metrics = [metrics]
     return [get_metric(m) for m in metrics]
+
+
+def _last_layer(model: Module) -> Module:
+    while isinstance(model, Sequential) and model.layers:
+        model = model.layers[-1]
+    return model
+
+
+def _warn_double_softmax(model: Module, loss: Loss) -> None:
+    """CrossEntropyLoss takes logits and applies its own softmax: a final Softmax layer would apply it twice."""
+    if isinstance(loss, CrossEntropyLoss) and isinstance(_last_layer(model), Softmax):
+        warnings.warn(
+            "the model ends in Softmax, and CrossEntropyLoss applies its own softmax to the model's outputs "
+            "(it takes logits), so the softmax is applied twice and training slows or stalls: remove the final "
+            "Softmax, and apply gn.Softmax() to the outputs of predict when you want probabilities",
+            UserWarning,
+            stacklevel=_caller_level(),
+        )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside glassnet (model.fit or fit alike)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    level = 2  # the caller of the function that warns
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _check_loss(loss: Any) -> Loss:
@@ -272,7 +343,7 @@ def _warn_skipped(loss: float, epoch: int, batch: int) -> None:
         "stay finite; later such batches are skipped without another warning. Lower the learning rate "
         "or scale the data, and pass callbacks=[gn.TerminateOnNaN()] to stop at a non-finite loss",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=_caller_level(),
     )
 
 
@@ -284,13 +355,14 @@ def fit(
     loss: Loss,
     optimizer: Optimizer,
     epochs: int,
-    batch_size: int | None = None,
+    batch_size: int | None = 32,
     shuffle: bool = True,
     validation_data: tuple[Any, Any] | None = None,
     seed: int | np.random.Generator | None = None,
     callbacks: Callback | Iterable[Callback] = (),
     metrics: Sequence[Any] = (),
     verbose: int = 1,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
@@ -301,9 +373,10 @@ def fit(
         loss: a Loss, e.g. ``gn.CrossEntropyLoss()``.
         optimizer: an Optimizer over ``model.parameters()``.
         epochs: passes over the data (>= 0).
-        batch_size: samples per step; None = the whole set (full batch, as in the tutorial).
-            In a model with BatchNorm, a last batch of one sample (which has no batch
-            statistics) joins the batch before it.
+        batch_size: samples per step (32 by default, as in Keras); None = the whole set
+            in one batch. A set of at most 32 rows, such as the tutorial's four, is one
+            full batch either way. In a model with BatchNorm, a last batch of one sample
+            (which has no batch statistics) joins the batch before it.
         shuffle: draw a new sample order every epoch (from ``seed``).
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         seed: int or Generator for shuffling and Dropout; the same seed gives the
@@ -311,6 +384,9 @@ def fit(
         callbacks: a Callback, or a list of them, such as ``EarlyStopping`` or an LR schedule.
         metrics: names ("accuracy", "mse") or callables, reported per epoch.
         verbose: 0 silent, 1 a line per epoch (and a live bar with tqdm), 2 a line per epoch, no bar.
+        resume_from: a checkpoint written by ``ModelCheckpoint`` during an earlier call with the
+            same arguments: the model, optimizer, schedules, RNGs and History continue from it, so
+            the run ends with exactly the weights it would have had without stopping.
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
@@ -324,6 +400,7 @@ def fit(
     weights) and the model is back in the mode, train or eval, it was in.
     """
     loss = _check_loss(loss)
+    _warn_double_softmax(model, loss)
     optimizer = _check_optimizer(optimizer, model)
     epochs = positive_int(epochs, "epochs", allow_zero=True)
     bs_arg = _check_batch_size(batch_size)
@@ -359,21 +436,31 @@ def fit(
         ybuf = np.empty((largest, *y.shape[1:]), dtype=y.dtype)
     params = model.parameters()
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    step_callbacks = [
+        cb for cb in callbacks if type(cb).on_before_optimizer_step is not Callback.on_before_optimizer_step
+    ]
     sum_loss = loss.reduction == "sum"
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
+    run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
+    callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
     warned = False  # about a non-finite loss: once per fit
 
     was_training = model.training
     model.stop_training = False
     for cb in callbacks:
         cb.model = model
+        cb.run = run
         cb.on_train_begin()
+    if resume_from is not None:
+        from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
+
+        restore(resume_from, run, epochs)
     try:
         model.train()
         model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
         show = verbose > 0
-        for epoch in range(epochs):
+        for epoch in range(run.epoch, epochs):
             start_time = time.perf_counter()
             if show:
                 progress.start_epoch(epoch)
@@ -400,6 +487,8 @@ def fit(
                     model.backward(loss.backward())
                     finite = all(all_finite(p.grad) for p in params)
                     if finite:
+                        for cb in step_callbacks:
+                            cb.on_before_optimizer_step()
                         optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
                 seen += stop - start
@@ -416,6 +505,8 @@ def fit(
                     warned = True
                 if show:
                     progress.batch(batch_loss)
+            if seen == n:
+                run.epoch = epoch + 1
             logs = {"loss": total if sum_loss else total / seen}
             for (name, _), s in zip(metric_list, metric_sums):
                 logs[name] = s / seen
