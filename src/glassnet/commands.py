@@ -154,7 +154,7 @@ def train(args: argparse.Namespace) -> int:
     n_params = sum(p.data.size for p in model.parameters())
     print(
         f"glassnet train: {args.data}, {args.model} ({plural(n_params, 'parameter')}); "
-        f"{len(data.x_train)} training, {len(data.x_val)} validation, {len(data.x_test)} test samples"
+        f"{len(data.x_train):,} training, {len(data.x_val):,} validation, {len(data.x_test):,} test samples"
     )
     print(
         f"  {plural(s.epochs, 'epoch')}, batch {s.batch_size}, {s.optimizer} lr {s.lr:g} with cosine decay, seed {args.seed}"
