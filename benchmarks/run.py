@@ -12,6 +12,7 @@ benchmarks/README.md for the protocol and the meaning of each column.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import os
@@ -28,6 +29,8 @@ from benchmarks.worker import SUPPORTED, thread_env
 ROOT = Path(__file__).resolve().parent.parent
 ALL_FRAMEWORKS = ("glassnet", "torch", "sklearn")
 ALL_WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict")
+# Language-model workloads: opt-in (--workloads gpt), each run by its own module with its own table.
+TEXT_WORKLOADS = {"gpt": "benchmarks.gpt"}
 NAMES = {"glassnet": "glassnet", "torch": "PyTorch", "sklearn": "scikit-learn", "numpy": "NumPy loop"}
 REFERENCE = {"tutorial": "numpy"}  # every other workload is compared with PyTorch
 EPOCH = 60_000  # training samples in a Fashion-MNIST epoch
@@ -114,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.frameworks = _pick(args.frameworks, ALL_FRAMEWORKS, "frameworks", p)
-    args.workloads = _pick(args.workloads, ALL_WORKLOADS, "workloads", p)
+    args.workloads = _pick(args.workloads, ALL_WORKLOADS + tuple(TEXT_WORKLOADS), "workloads", p)
     for name in ("repeats", "threads", "tutorial_repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1. Received: {getattr(args, name)}")
@@ -472,6 +475,20 @@ def main(argv: list[str] | None = None) -> int:
     if "glassnet" not in frameworks:
         print("glassnet is not importable: install it with pip install -e . from the repository root", file=sys.stderr)
         return 2
+    text = [w for w in args.workloads if w in TEXT_WORKLOADS]
+    args.workloads = [w for w in args.workloads if w not in TEXT_WORKLOADS]
+    for workload in text:  # e.g. benchmarks.gpt: same threads and repeats, its own table
+        module = importlib.import_module(TEXT_WORKLOADS[workload])
+        flags = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
+        flags += ["--frameworks", ",".join(fw for fw in frameworks if fw != "sklearn")]
+        if args.tiny:
+            flags += ["--steps", "3", "--warmup", "1", "--gen-length", "20"]
+        elif args.quick:
+            flags += ["--steps", "100"]
+        module.main(flags)
+        print()
+    if not args.workloads:
+        return 0
     data = "synthetic data" if args.synthetic else "Fashion-MNIST"
     t_start = time.perf_counter()
     load_before = _load_average()

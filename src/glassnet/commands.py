@@ -192,6 +192,16 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 
 
 def train(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    if args.data in text_commands.TEXT_DATASETS:  # language models train for steps, not epochs
+        if args.resume is not None:
+            raise CommandError(f"--resume is for the image and toy data sets; --data {args.data} has no checkpoints yet")
+        args.model = args.model or "gpt"
+        args.seed = 0 if args.seed is None else args.seed
+        return text_commands.train(args)
+    if args.model not in recipes.MODELS:
+        raise CommandError(f"--model {args.model} is a language model: train it with --data shakespeare")
     started = time.perf_counter()
     resume_from, resumed_epoch = _run_to_resume(args)
     if args.model == "cnn" and args.data not in recipes.IMAGE_DATASETS:
@@ -477,6 +487,12 @@ def summary(args: argparse.Namespace) -> int:
         print(described)
     model.summary(shape)
     return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    return text_commands.generate(args)
 
 
 def export(args: argparse.Namespace) -> int:
