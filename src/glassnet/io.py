@@ -154,7 +154,7 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
         >>> import os, tempfile, numpy as np, glassnet as gn
         >>> model = gn.Sequential(gn.Linear(3, 2, rng=0), gn.Tanh())
         >>> with tempfile.TemporaryDirectory() as folder:
-        ...     path = os.path.join(folder, "model.gn")
+        ...     path = os.path.join(folder, "model.gnet")
         ...     model.save(path)
         ...     same = gn.load(path)
         >>> x = np.ones((1, 3), dtype=np.float32)

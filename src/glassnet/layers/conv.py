@@ -197,6 +197,7 @@ class Conv2d(Module):
 
     # -- computation ----------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """y = W ⋆ x + b by im2col and one matrix product (the math is in the class docstring)."""
         expect_ndim(self, x, 4, self._layout())
         if x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d.forward expected input of shape {self._layout()}, got {x.shape}")
