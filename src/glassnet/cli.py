@@ -100,7 +100,7 @@ def _data_help() -> str:
     return (
         "data set: digits (8x8 images, shipped), fashion-mnist or mnist (28x28 images, from IDX files; "
         "see --data-path, --download), spirals, moons or xor (generated 2-D points), "
-        "shakespeare (text, shipped; --model gpt)"
+        "shakespeare (text, shipped; --model gpt, lstm or rnn)"
     )
 
 
@@ -116,7 +116,9 @@ def _defaults_table() -> str:
         lines.append(
             f"  {'shakespeare':<14} {model:<4} {r.steps:>4} steps,  batch {r.batch_size:<4} context {r.context}, lr {r.lr:g}"
         )
-    lines.append("all with a cosine learning-rate decay; the model and curves go to --out (default runs/DATA-MODEL)")
+    lines.append(
+        "all with a cosine learning-rate decay (lstm, rnn: a constant rate); the model and curves go to --out (default runs/DATA-MODEL)"
+    )
     return "\n".join(lines)
 
 
