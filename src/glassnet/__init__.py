@@ -13,7 +13,7 @@ The tutorial's network, trained on its four rows:
     [0.0, 1.0, 1.0, 0.0]
 """
 
-from glassnet import datasets, init, testing
+from glassnet import datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.io import load, register_layer
 from glassnet.layers import (
@@ -24,12 +24,16 @@ from glassnet.layers import (
     BatchNorm2d,
     Conv2d,
     Dropout,
+    Embedding,
     Flatten,
     Identity,
+    LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool2d,
+    MultiHeadAttention,
     ReLU,
+    Residual,
     Sigmoid,
     Softmax,
     Tanh,
@@ -37,7 +41,20 @@ from glassnet.layers import (
 from glassnet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, SSELoss
 from glassnet.metrics import Accuracy, MeanSquaredError
 from glassnet.module import Module, Parameter, Sequential
-from glassnet.optim import SGD, Adam, CosineAnnealingLR, ExponentialLR, LRScheduler, Optimizer, RMSprop, StepLR
+from glassnet.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    ExponentialLR,
+    GradientClipping,
+    LRScheduler,
+    Optimizer,
+    RMSprop,
+    StepLR,
+    WarmupCosineLR,
+    clip_grad_norm,
+)
 from glassnet.training import History
 
 __version__ = "0.1.0"
@@ -62,6 +79,10 @@ __all__ = [
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
+    "Embedding",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "Residual",
     "load",
     "register_layer",
     "Loss",
@@ -78,6 +99,10 @@ __all__ = [
     "StepLR",
     "ExponentialLR",
     "CosineAnnealingLR",
+    "AdamW",
+    "WarmupCosineLR",
+    "clip_grad_norm",
+    "GradientClipping",
     "History",
     "Callback",
     "EarlyStopping",
@@ -85,6 +110,7 @@ __all__ = [
     "Accuracy",
     "MeanSquaredError",
     "datasets",
+    "models",
     "init",
     "testing",
     "__version__",

@@ -138,6 +138,12 @@ def _optimizer(name: str, model: Module, lr: float) -> Optimizer:
 
 
 def train(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    if args.data in text_commands.TEXT_DATASETS:  # language models train for steps, not epochs
+        return text_commands.train(args)
+    if args.model not in recipes.MODELS:
+        raise CommandError(f"--model {args.model} is a language model: train it with --data shakespeare")
     started = time.perf_counter()
     if args.model == "cnn" and args.data not in recipes.IMAGE_DATASETS:
         raise CommandError(
@@ -430,3 +436,9 @@ def export(args: argparse.Namespace) -> int:
         f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
     )
     return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    return text_commands.generate(args)

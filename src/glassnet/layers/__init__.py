@@ -1,12 +1,15 @@
 """Layers, one file per family."""
 
 from glassnet.layers.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from glassnet.layers.attention import MultiHeadAttention
 from glassnet.layers.conv import Conv2d
 from glassnet.layers.dropout import Dropout
+from glassnet.layers.embedding import Embedding
 from glassnet.layers.linear import Linear
-from glassnet.layers.normalization import BatchNorm1d, BatchNorm2d
+from glassnet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from glassnet.layers.pooling import AvgPool2d, MaxPool2d
 from glassnet.layers.reshape import Flatten
+from glassnet.layers.residual import Residual
 
 __all__ = [
     "Linear",
@@ -25,4 +28,8 @@ __all__ = [
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
+    "Embedding",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "Residual",
 ]
