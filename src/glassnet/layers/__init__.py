@@ -8,6 +8,7 @@ from glassnet.layers.embedding import Embedding
 from glassnet.layers.linear import Linear
 from glassnet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from glassnet.layers.pooling import AvgPool2d, MaxPool2d
+from glassnet.layers.recurrent import GRU, LSTM, RNN
 from glassnet.layers.reshape import Flatten
 from glassnet.layers.residual import Residual
 
@@ -28,6 +29,9 @@ __all__ = [
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
+    "RNN",
+    "LSTM",
+    "GRU",
     "Embedding",
     "LayerNorm",
     "MultiHeadAttention",
