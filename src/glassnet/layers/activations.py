@@ -335,9 +335,10 @@ class GELU(_Elementwise):
     """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
 
     Args:
-        approximate: "none" (exact, ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``, computed
-            as ``erfc(-x / sqrt 2) / 2``, in float64, so that it stays in [0, 1]
-            and keeps its precision in the lower tail: GELU(-1e10) = -0) or
+        approximate: "none" (exact, ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``; in float64
+            computed as ``erfc(-x / sqrt 2) / 2``, which stays in [0, 1] and keeps its
+            relative precision in the lower tail, in float32 by ``erf_float32``, within
+            1e-6 and in [0, 1]; GELU(-1e10) = -0 in both) or
             "tanh" (``Phi(x) ≈ (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))) / 2``),
             as in PyTorch.
 
