@@ -2,53 +2,110 @@
 
 Every check raises ValueError or TypeError that names the argument and echoes
 what it received, in the form "expected a positive integer. Received: units=0".
+The echo goes through ``short``, so a 60 MB string read from a file gives a
+message of a few hundred characters, not a 60 MB one.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from typing import Any
 
 import numpy as np
 
+MAX_ECHO = 200  # characters of a received value that an error message repeats
+MAX_SIZE = 2**31 - 1  # the largest kernel size, stride or padding a layer accepts
+MAX_NDIM = 64  # NumPy's limit on the number of axes
 
-def positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
-    """``value`` as an int, which must be > 0 (or >= 0 with ``allow_zero``)."""
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = MAX_ECHO
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 10
+_REPR.maxlevel = 4
+
+
+def clip(text: str, limit: int = 2 * MAX_ECHO) -> str:
+    """``text`` cut to at most ``limit`` characters (for an error message that quotes another)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short(value: Any, limit: int = MAX_ECHO) -> str:
+    """A repr of ``value`` for an error message: at most ``limit`` characters, never an error itself.
+
+    Example:
+        >>> short("x" * 10_000)[:8], len(short("x" * 10_000)) <= 200
+        ("'xxxxxxx", True)
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length()} bits>"  # repr() of a huge int is slow, or refused
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def positive_int(value: Any, name: str, *, allow_zero: bool = False, high: int | None = None) -> int:
+    """``value`` as an int, which must be > 0 (or >= 0 with ``allow_zero``), and <= ``high`` if given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer. Received: {name}={value!r}")
+        raise TypeError(f"{name} must be an integer. Received: {name}={short(value)}")
     value = int(value)
     if value < 0 or (value == 0 and not allow_zero):
         kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{name} must be {kind} integer. Received: {name}={value!r}")
+        raise ValueError(f"{name} must be {kind} integer. Received: {name}={short(value)}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be at most {high}. Received: {name}={short(value)}")
     return value
 
 
-def int_pair(value: Any, name: str, *, allow_zero: bool = False) -> tuple[int, int]:
-    """An int or a pair of ints (kernel sizes, strides, padding) as a pair."""
+def int_pair(value: Any, name: str, *, allow_zero: bool = False, high: int = MAX_SIZE) -> tuple[int, int]:
+    """An int or a pair of ints (kernel sizes, strides, padding) as a pair, each at most ``high``."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints. Received: {name}={value!r}")
-        a, b = (positive_int(v, name, allow_zero=allow_zero) for v in value)
+            raise ValueError(f"{name} must be an int or a pair of ints. Received: {name}={short(value)}")
+        a, b = (positive_int(v, name, allow_zero=allow_zero, high=high) for v in value)
         return a, b
-    v = positive_int(value, name, allow_zero=allow_zero)
+    v = positive_int(value, name, allow_zero=allow_zero, high=high)
     return v, v
+
+
+def bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    """``value`` as an int in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer. Received: {name}={short(value)}")
+    value = int(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}]. Received: {name}={short(value)}")
+    return value
+
+
+def axis(value: Any, name: str = "axis") -> int:
+    """An array axis: an int in [-64, 63], NumPy's range, so a bad one fails here and not at predict."""
+    return bounded_int(value, name, -MAX_NDIM, MAX_NDIM - 1)
+
+
+def strict_bool(value: Any, name: str) -> bool:
+    """``value``, which must be True or False: the string "false" is refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False. Received: {name}={short(value)}")
+    return bool(value)
 
 
 def real(value: Any, name: str) -> float:
     """``value`` as a finite float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number. Received: {name}={value!r}")
+        raise TypeError(f"{name} must be a real number. Received: {name}={short(value)}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite. Received: {name}={value!r}")
+        raise ValueError(f"{name} must be finite. Received: {name}={short(value)}")
     return value
 
 
 def positive_float(value: Any, name: str) -> float:
     value = real(value, name)
     if value <= 0:
-        raise ValueError(f"{name} must be positive. Received: {name}={value!r}")
+        raise ValueError(f"{name} must be positive. Received: {name}={short(value)}")
     return value
 
 
@@ -57,7 +114,7 @@ def in_range(value: Any, name: str, low: float, high: float, *, high_open: bool 
     value = real(value, name)
     if value < low or value > high or (high_open and value == high):
         bracket = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in [{low}, {high}{bracket}. Received: {name}={value!r}")
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}. Received: {name}={short(value)}")
     return value
 
 
@@ -66,9 +123,9 @@ def check_dtype(dtype: Any) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be a numpy floating dtype. Received: dtype={dtype!r}") from None
+        raise TypeError(f"dtype must be a numpy floating dtype. Received: dtype={short(dtype)}") from None
     if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64. Received: dtype={dtype!r}")
+        raise TypeError(f"dtype must be float32 or float64. Received: dtype={short(dtype)}")
     return dt
 
 
@@ -78,7 +135,7 @@ def as_rng(rng: Any) -> np.random.Generator:
         return rng
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
         return np.random.default_rng(None if rng is None else int(rng))
-    raise TypeError(f"rng must be a numpy Generator, an int seed or None. Received: rng={rng!r}")
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None. Received: rng={short(rng)}")
 
 
 def shorten(value: Any, limit: int = 80) -> str:

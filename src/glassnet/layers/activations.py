@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import real
+from glassnet._checks import axis as check_axis
+from glassnet._checks import real, short
 from glassnet.layers._base import missing_cache
 from glassnet.module import Module
 
@@ -356,7 +357,7 @@ class GELU(_Elementwise):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"approximate must be 'none' or 'tanh'. Received: approximate={approximate!r}")
+            raise ValueError(f"approximate must be 'none' or 'tanh'. Received: approximate={short(approximate)}")
         self.approximate = approximate
         self._x: np.ndarray | None = None
 
@@ -413,9 +414,7 @@ class Softmax(_Elementwise):
 
     def __init__(self, axis: int = -1) -> None:
         super().__init__()
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise TypeError(f"axis must be an integer. Received: axis={axis!r}")
-        self.axis = axis
+        self.axis = check_axis(axis)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = np.exp(x - x.max(axis=self.axis, keepdims=True))
