@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, shorten
+from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, short
+from glassnet._fit_checks import batch_bounds, check_callbacks, check_optimizer, check_verbose
 from glassnet.callbacks import Callback
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
@@ -279,63 +280,6 @@ class _Progress:
             print(f"epoch {epoch + 1}/{self.epochs} - {values} - {seconds:.2f}s", flush=True)
 
 
-def _check_verbose(verbose: Any) -> int:
-    if isinstance(verbose, (bool, np.bool_)):
-        return int(verbose)
-    if not isinstance(verbose, (int, np.integer)):
-        raise TypeError(f"verbose must be 0, 1 or 2. Received: verbose={shorten(verbose)}")
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
-    return int(verbose)
-
-
-def _check_callbacks(callbacks: Any) -> list[Callback]:
-    """A list of Callbacks from one Callback, None, or an iterable of them."""
-    if isinstance(callbacks, Callback):
-        return [callbacks]
-    if callbacks is None:
-        return []
-    try:
-        found = list(callbacks)
-    except TypeError:
-        raise TypeError(
-            f"callbacks must be a Callback or a list of Callbacks. Received: callbacks={shorten(callbacks)}"
-        ) from None
-    for i, cb in enumerate(found):
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be glassnet Callbacks. Received: callbacks[{i}]={shorten(cb)}")
-    return found
-
-
-def _check_optimizer(optimizer: Any, model: Module) -> Optimizer:
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            "optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). "
-            f"Received: optimizer={shorten(optimizer)}"
-        )
-    mine = {id(p) for p in model.parameters()}
-    if mine and not any(id(p) in mine for p in optimizer.params):
-        raise ValueError(
-            "optimizer updates none of this model's parameters (was it built on another model's?), so "
-            "training would change nothing: build it with optimizer=gn.SGD(model.parameters(), ...). "
-            f"Received: optimizer={shorten(optimizer)} over {len(optimizer.params)} other parameter(s)"
-        )
-    return optimizer
-
-
-def _batch_bounds(model: Module, n: int, bs: int) -> list[tuple[int, int]]:
-    """(start, stop) of each batch; a lone last sample joins the batch before it when the model has BatchNorm.
-
-    A batch of one sample has no batch statistics, and BatchNorm refuses it in
-    training mode; merging it (rather than dropping it, as PyTorch's
-    ``drop_last=True`` does) trains on every sample, every epoch.
-    """
-    bounds = [(start, min(start + bs, n)) for start in range(0, n, bs)]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 and any(m.batch_statistics for m in model.modules()):
-        bounds[-2:] = [(bounds[-2][0], n)]
-    return bounds
-
-
 def _warn_skipped(loss: float, epoch: int, batch: int) -> None:
     what = f"the loss is {loss}" if not math.isfinite(loss) else f"the gradient is not finite (the loss is {loss:.4g})"
     warnings.warn(
@@ -401,12 +345,12 @@ def fit(
     """
     loss = _check_loss(loss)
     _warn_double_softmax(model, loss)
-    optimizer = _check_optimizer(optimizer, model)
+    optimizer = check_optimizer(optimizer, model)
     epochs = positive_int(epochs, "epochs", allow_zero=True)
     bs_arg = _check_batch_size(batch_size)
     shuffle = as_bool(shuffle, "shuffle")
-    verbose = _check_verbose(verbose)
-    callbacks = _check_callbacks(callbacks)
+    verbose = check_verbose(verbose)
+    callbacks = check_callbacks(callbacks)
     dtype = _model_dtype(model)
     x = _check_x(model, x, "x")
     y = _check_y(x, y, "y", dtype)
@@ -415,7 +359,7 @@ def fit(
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(
-                f"validation_data must be a pair (x_val, y_val). Received: validation_data={shorten(validation_data)}"
+                f"validation_data must be a pair (x_val, y_val). Received: validation_data={short(validation_data)}"
             )
         xv = _check_x(model, validation_data[0], "validation_data[0]")
         val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", dtype))
@@ -427,7 +371,7 @@ def fit(
 
     n = len(x)
     bs = n if bs_arg is None else min(bs_arg, n)
-    bounds = _batch_bounds(model, n, bs)
+    bounds = batch_bounds(model, n, bs)
     n_batches = len(bounds)
     reshuffle = shuffle and n_batches > 1  # one full batch: the order changes nothing
     if reshuffle:
