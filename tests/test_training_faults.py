@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet._fit_checks import batch_bounds
+from glassnet.training import _batch_bounds
 
 
 def _regression(n=24, seed=0, bad_rows=()):
@@ -184,9 +184,9 @@ def test_a_lone_last_sample_joins_the_batch_before_it_in_a_batchnorm_model(shuff
     history = _fit(model, x, y, batch_size=16, shuffle=shuffle, callbacks=[Sizes()], seed=0)
     assert sizes == [0, 1] * 3  # two batches per epoch: 16 and 17 samples
     assert np.isfinite(history["loss"]).all()
-    assert batch_bounds(model, 33, 16) == [(0, 16), (16, 33)]
-    assert batch_bounds(_linear(), 33, 16) == [(0, 16), (16, 32), (32, 33)]  # no BatchNorm: batches as asked
-    assert batch_bounds(model, 34, 16) == [(0, 16), (16, 32), (32, 34)]
+    assert _batch_bounds(model, 33, 16) == [(0, 16), (16, 33)]
+    assert _batch_bounds(_linear(), 33, 16) == [(0, 16), (16, 32), (32, 33)]  # no BatchNorm: batches as asked
+    assert _batch_bounds(model, 34, 16) == [(0, 16), (16, 32), (32, 34)]
 
 
 def test_the_merged_batch_is_the_manual_loop_over_those_bounds():
