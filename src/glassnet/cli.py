@@ -174,6 +174,17 @@ def _summary_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", type=_shape, default=None, help="input shape without the batch axis, e.g. 1,28,28")
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_file", metavar="MODEL", help="a model file (model.gnet)")
+    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write (replaced atomically)")
+    p.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="input shape without the batch axis (default: the recorded one)",
+    )
+
+
 def _data_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-path", default=None, metavar="FOLDER", help="folder with the IDX files (Fashion-MNIST, MNIST)"
@@ -193,6 +204,7 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
         "continue a prompt with a language model trained by glassnet train --data shakespeare",
         _generate_args,
     ),
+    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}
