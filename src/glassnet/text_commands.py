@@ -68,7 +68,9 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
         )
     for flag in ("epochs", "optimizer"):
         if getattr(args, flag, None) is not None:
-            raise CommandError(f"--{flag} does not apply to --data {args.data}, which trains for --steps with AdamW")
+            raise CommandError(
+                f"--{flag} does not apply to --data {args.data}, which trains for --steps with its recipe's optimizer (AdamW for gpt, Adam for lstm and rnn)"
+            )
     s = RECIPES[args.model].with_overrides(
         steps=getattr(args, "steps", None),
         batch_size=args.batch_size,
