@@ -13,24 +13,31 @@ The tutorial's network, trained on its four rows:
     [0.0, 1.0, 1.0, 0.0]
 """
 
-from glassnet import datasets, init, testing
+from glassnet import datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.checkpoint import ModelCheckpoint
 from glassnet.io import load, register_layer
 from glassnet.layers import (
     ELU,
     GELU,
+    GRU,
+    LSTM,
+    RNN,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Conv2d,
     Dropout,
+    Embedding,
     Flatten,
     Identity,
+    LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool2d,
+    MultiHeadAttention,
     ReLU,
+    Residual,
     Sigmoid,
     Softmax,
     Tanh,
@@ -38,7 +45,20 @@ from glassnet.layers import (
 from glassnet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, SSELoss
 from glassnet.metrics import Accuracy, MeanSquaredError
 from glassnet.module import Module, Parameter, Sequential
-from glassnet.optim import SGD, Adam, CosineAnnealingLR, ExponentialLR, LRScheduler, Optimizer, RMSprop, StepLR
+from glassnet.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    ExponentialLR,
+    GradientClipping,
+    LRScheduler,
+    Optimizer,
+    RMSprop,
+    StepLR,
+    WarmupCosineLR,
+    clip_grad_norm,
+)
 from glassnet.training import History
 
 __version__ = "0.1.0"
@@ -63,6 +83,13 @@ __all__ = [
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "Embedding",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "Residual",
     "load",
     "register_layer",
     "Loss",
@@ -79,6 +106,10 @@ __all__ = [
     "StepLR",
     "ExponentialLR",
     "CosineAnnealingLR",
+    "AdamW",
+    "WarmupCosineLR",
+    "clip_grad_norm",
+    "GradientClipping",
     "History",
     "Callback",
     "EarlyStopping",
@@ -87,7 +118,18 @@ __all__ = [
     "Accuracy",
     "MeanSquaredError",
     "datasets",
+    "models",
     "init",
     "testing",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The optional bridges load on first use (gn.onnx.export, gn.sklearn.MLPClassifier), so that
+    # importing glassnet never imports them; each imports its own dependency lazily in turn.
+    if name in ("onnx", "sklearn"):
+        import importlib
+
+        return importlib.import_module(f"glassnet.{name}")
+    raise AttributeError(f"module 'glassnet' has no attribute {name!r}")

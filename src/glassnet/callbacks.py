@@ -25,6 +25,9 @@ class Callback:
     def on_train_begin(self) -> None:
         pass
 
+    def on_before_optimizer_step(self) -> None:
+        """After backward, before the update: the gradients are in ``p.grad`` (clipping goes here)."""
+
     def on_batch_end(self, batch: int, loss: float) -> None:
         pass
 

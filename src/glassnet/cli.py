@@ -99,7 +99,8 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 def _data_help() -> str:
     return (
         "data set: digits (8x8 images, shipped), fashion-mnist or mnist (28x28 images, from IDX files; "
-        "see --data-path, --download), spirals, moons or xor (generated 2-D points)"
+        "see --data-path, --download), spirals, moons or xor (generated 2-D points), "
+        "shakespeare (text, shipped; --model gpt)"
     )
 
 
@@ -109,17 +110,30 @@ def _defaults_table() -> str:
     lines = ["defaults per data set and model (each can be overridden):"]
     for (data, model), s in DEFAULTS.items():
         lines.append(f"  {data:<14} {model:<4} {s.epochs:>4} epochs, batch {s.batch_size:<4} {s.optimizer} lr {s.lr:g}")
+    from glassnet.text import RECIPES as TEXT_MODELS
+
+    for model, r in TEXT_MODELS.items():
+        lines.append(
+            f"  {'shakespeare':<14} {model:<4} {r.steps:>4} steps,  batch {r.batch_size:<4} context {r.context}, lr {r.lr:g}"
+        )
     lines.append("all with a cosine learning-rate decay; the model and curves go to --out (default runs/DATA-MODEL)")
     return "\n".join(lines)
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     from glassnet.recipes import DATASETS, MODELS
+    from glassnet.text import RECIPES as TEXT_MODELS
+    from glassnet.text_commands import TEXT_DATASETS, add_train_args
 
     p.add_argument(
-        "--data", default=None, choices=DATASETS, metavar="DATA", help=_data_help()
+        "--data", default=None, choices=DATASETS + TEXT_DATASETS, metavar="DATA", help=_data_help()
     )  # required unless --resume
-    p.add_argument("--model", default=None, choices=MODELS, help="mlp (default) or cnn (image data sets)")
+    p.add_argument(
+        "--model",
+        default=None,
+        choices=MODELS + tuple(TEXT_MODELS),
+        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)}",
+    )
     p.add_argument("--epochs", type=_positive_int, help="passes over the training set (default per data set)")
     p.add_argument("--batch-size", type=_positive_int, help="samples per step (default per data set)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="adam (default) or sgd with momentum 0.9")
@@ -137,6 +151,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         help="continue the run whose checkpoint.gnet is in DIR (its --out), with its settings, bit for bit",
     )
     _data_source_args(p)
+    add_train_args(p)
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    from glassnet.text_commands import generate_args
+
+    generate_args(p)
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -163,6 +184,17 @@ def _summary_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", type=_shape, default=None, help="input shape without the batch axis, e.g. 1,28,28")
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_file", metavar="MODEL", help="a model file (model.gnet)")
+    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write (replaced atomically)")
+    p.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="input shape without the batch axis (default: the recorded one)",
+    )
+
+
 def _data_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-path", default=None, metavar="FOLDER", help="folder with the IDX files (Fashion-MNIST, MNIST)"
@@ -177,6 +209,12 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ("evaluate", "accuracy and confusion matrix of a saved model on its data set's test split", _evaluate_args),
     ("predict", "classes and probabilities for the samples in a .npy file", _predict_args),
     ("summary", "layers, output shapes and parameter counts of a saved model", _summary_args),
+    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
+    (
+        "generate",
+        "continue a prompt with a language model trained by glassnet train --data shakespeare",
+        _generate_args,
+    ),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}

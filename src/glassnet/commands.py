@@ -1,4 +1,4 @@
-"""What ``glassnet demo``, ``train``, ``evaluate``, ``predict`` and ``summary`` do (cli.py parses the arguments).
+"""What ``glassnet demo``, ``train``, ``evaluate``, ``predict``, ``summary`` and ``export`` do (cli.py parses the arguments).
 
 Each command checks what the user gave it before any long work starts, and
 raises ``CommandError`` (one line, worded with the command's own flags) for a
@@ -192,8 +192,14 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 
 
 def train(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
     started = time.perf_counter()
     resume_from, resumed_epoch = _run_to_resume(args)
+    if args.data in text_commands.TEXT_DATASETS:  # language models train for steps, not epochs
+        return text_commands.train(args)
+    if args.model not in recipes.MODELS:
+        raise CommandError(f"--model {args.model} is a language model: train it with --data shakespeare")
     if args.model == "cnn" and args.data not in recipes.IMAGE_DATASETS:
         raise CommandError(
             f"--model cnn needs image data ({', '.join(recipes.IMAGE_DATASETS)}); use --model mlp for {args.data}"
@@ -477,3 +483,27 @@ def summary(args: argparse.Namespace) -> int:
         print(described)
     model.summary(shape)
     return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from glassnet.onnx import IR_VERSION, OPSET
+    from glassnet.onnx import export as export_onnx
+
+    model, info = load_model(args.model_file)
+    shape = args.input_shape or info.input_shape
+    if shape is None:
+        raise CommandError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
+    # a missing or read-only folder or a full disk raises OSError: cli.py prints one line; the old file stays
+    proto = export_onnx(model, args.output, shape)
+    out_dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    print(
+        f"{args.output}: ONNX opset {OPSET}, IR version {IR_VERSION}, {len(proto.graph.node)} nodes; "
+        f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
+    )
+    return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    return text_commands.generate(args)

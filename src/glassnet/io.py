@@ -113,6 +113,16 @@ def _architecture(model: Module) -> dict[str, Any]:
     return {"class": cls.__name__, "config": model.get_config()}
 
 
+def describe_architecture(model: Module) -> dict[str, Any]:
+    """``{"class": ..., "config": ...}`` for ``model``, as a model file stores it (containers such as Residual use it)."""
+    return _architecture(model)
+
+
+def build_architecture(spec: dict[str, Any]) -> Module:
+    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only."""
+    return _build(spec, "architecture")
+
+
 def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
     """Write ``model`` (architecture, parameters and buffers) to the file ``path``.
 

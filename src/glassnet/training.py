@@ -81,8 +81,15 @@ def _model_dtype(model: Module) -> np.dtype:
     return np.dtype(np.float32)
 
 
+def _casts_input(model: Module) -> bool:
+    """False for a model whose first layer takes integer ids (``casts_input = False``: Embedding, GPT)."""
+    while isinstance(model, Sequential) and model.layers:
+        model = model.layers[0]
+    return bool(getattr(model, "casts_input", True))
+
+
 def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
-    x = as_data(x, name, dtype=_model_dtype(model))
+    x = as_data(x, name, dtype=_model_dtype(model) if _casts_input(model) else None)
     model.check_input(x, name)
     return x
 
@@ -353,6 +360,9 @@ def fit(
         ybuf = np.empty((bs, *y.shape[1:]), dtype=y.dtype)
     params = model.parameters()
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    step_callbacks = [
+        cb for cb in callbacks if type(cb).on_before_optimizer_step is not Callback.on_before_optimizer_step
+    ]
     sum_loss = loss.reduction == "sum"
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
@@ -395,6 +405,8 @@ def fit(
                 for p in params:
                     p.grad.fill(0)
                 model.backward(loss.backward())
+                for cb in step_callbacks:
+                    cb.on_before_optimizer_step()
                 optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
                 seen += stop - start

@@ -91,3 +91,12 @@ def test_bad_arguments():
         gn.LeakyReLU("0.1")
     with pytest.raises(TypeError, match="axis"):
         gn.Softmax(axis=1.5)
+
+
+def test_float32_erf_is_within_1e6_of_the_exact_erf():
+    from glassnet.layers.activations import erf_float32
+
+    z = np.linspace(-7, 7, 20001)
+    approx = erf_float32(z.astype(np.float32))
+    assert approx.dtype == np.float32
+    np.testing.assert_allclose(approx, [math.erf(t) for t in z], rtol=0, atol=1e-6)

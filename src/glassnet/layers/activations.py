@@ -225,6 +225,30 @@ def erf(x: np.ndarray) -> np.ndarray:
     return (2.0 / math.sqrt(math.pi)) * np.exp(-z * z) * total
 
 
+def erf_float32(x: np.ndarray) -> np.ndarray:
+    """erf for float32 arrays, within 1e-6 of the exact value (float32 holds about 6e-8 near 1).
+
+    Abramowitz & Stegun 7.1.26: erf(|x|) = 1 - (a1 t + a2 t² + ... + a5 t⁵) exp(-x²),
+    t = 1 / (1 + p |x|), error below 1.5e-7 in exact arithmetic; a dozen
+    in-place float32 passes instead of ``erf``'s float64 series, which made
+    GELU the slowest layer of a transformer.
+    """
+    t = np.abs(x)
+    t *= np.float32(0.3275911)
+    t += np.float32(1.0)
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(1.061405429)
+    for a in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += np.float32(a)
+        poly *= t
+    e = np.square(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    poly *= e
+    np.subtract(np.float32(1.0), poly, out=poly)
+    return np.copysign(poly, x, out=poly)
+
+
 class GELU(_Elementwise):
     """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
 
@@ -256,7 +280,12 @@ class GELU(_Elementwise):
             u = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
             cdf = 0.5 * (1 + np.tanh(u))
         else:
-            cdf = (0.5 * (1 + erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
+            if x.dtype == np.float32:  # a float32 erf: float32 results, several times faster
+                cdf = erf_float32(x * np.float32(1 / math.sqrt(2.0)))
+                cdf += np.float32(1.0)
+                cdf *= np.float32(0.5)
+            else:
+                cdf = (0.5 * (1 + erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
         self._keep(cdf)
         self._x = x if self.training else None
         return x * cdf
