@@ -100,7 +100,7 @@ def _data_help() -> str:
     return (
         "data set: digits (8x8 images, shipped), fashion-mnist or mnist (28x28 images, from IDX files; "
         "see --data-path, --download), spirals, moons or xor (generated 2-D points), "
-        "shakespeare (text, shipped; --model gpt)"
+        "shakespeare (text, shipped; --model gpt, lstm or rnn)"
     )
 
 
@@ -116,7 +116,9 @@ def _defaults_table() -> str:
         lines.append(
             f"  {'shakespeare':<14} {model:<4} {r.steps:>4} steps,  batch {r.batch_size:<4} context {r.context}, lr {r.lr:g}"
         )
-    lines.append("all with a cosine learning-rate decay; the model and curves go to --out (default runs/DATA-MODEL)")
+    lines.append(
+        "all with a cosine learning-rate decay (lstm, rnn: a constant rate); the model and curves go to --out (default runs/DATA-MODEL)"
+    )
     return "\n".join(lines)
 
 
@@ -132,7 +134,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         choices=MODELS + tuple(TEXT_MODELS),
-        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)}",
+        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)} (default gpt)",
     )
     p.add_argument("--epochs", type=_positive_int, help="passes over the training set (default per data set)")
     p.add_argument("--batch-size", type=_positive_int, help="samples per step (default per data set)")
@@ -149,6 +151,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="continue the run whose checkpoint.gnet is in DIR (its --out), with its settings, bit for bit",
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data-parallel over MPI, the same model as one process: mpirun -n 2 glassnet train ... "
+        "--distributed (needs glassnet[mpi]); --batch-size stays the global batch",
     )
     _data_source_args(p)
     add_train_args(p)
@@ -209,12 +217,12 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ("evaluate", "accuracy and confusion matrix of a saved model on its data set's test split", _evaluate_args),
     ("predict", "classes and probabilities for the samples in a .npy file", _predict_args),
     ("summary", "layers, output shapes and parameter counts of a saved model", _summary_args),
-    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
     (
         "generate",
         "continue a prompt with a language model trained by glassnet train --data shakespeare",
         _generate_args,
     ),
+    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}

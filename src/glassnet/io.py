@@ -118,9 +118,16 @@ def describe_architecture(model: Module) -> dict[str, Any]:
     return _architecture(model)
 
 
+_NESTING = [0]  # the depth of the layer _build is building now, so a container's contents count on from it
+
+
 def build_architecture(spec: dict[str, Any]) -> Module:
-    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only."""
-    return _build(spec, "architecture")
+    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only.
+
+    Containers (Residual) call it from their constructor; when a file is loaded,
+    their contents count towards the nesting limit from the container's depth.
+    """
+    return _build(spec, "architecture", _NESTING[0] + 1)
 
 
 def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
@@ -187,10 +194,22 @@ def _check_header(header: dict[str, Any], where: str) -> None:
         raise ValueError(f"{where}: 'metadata' must be a JSON object")
 
 
+class _NestingError(ValueError):
+    """The architecture nests more modules than load accepts."""
+
+
 def _build(spec: Any, where: str, depth: int = 0) -> Module:
     """A model from ``{"class": name, "config": {...}}``, using registered classes only."""
+    outer, _NESTING[0] = _NESTING[0], depth
+    try:
+        return _build_at(spec, where, depth)
+    finally:
+        _NESTING[0] = outer
+
+
+def _build_at(spec: Any, where: str, depth: int) -> Module:
     if depth > _MAX_DEPTH:
-        raise ValueError(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
+        raise _NestingError(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
     if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
         raise ValueError(
             f"{where}: a layer must be described as {{'class': ..., 'config': {{...}}}}, got {short(spec)}"
@@ -211,6 +230,8 @@ def _build(spec: Any, where: str, depth: int = 0) -> Module:
         return Sequential(*(_build(layer, where, depth + 1) for layer in layers))
     try:
         return cls(**config)
+    except _NestingError:  # from a container's contents: say so plainly, not wrapped once per level
+        raise
     except (TypeError, ValueError, OverflowError, MemoryError) as err:
         raise ValueError(f"{where}: cannot build {name} from config {short(config)}: {clip(str(err))}") from None
 

@@ -59,12 +59,12 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
+        has_bias = strict_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init
         draw = initializers.get(init)
         shape = (self.in_features, self.out_features)
         self.weight = Parameter(initial_weight(draw, shape, self.in_features, self.out_features, rng, self.dtype))
-        has_bias = strict_bool(bias, "bias")
         self.bias = Parameter(new_array(self.out_features, self.dtype)) if has_bias else None
         self._x: np.ndarray | None = None
 
