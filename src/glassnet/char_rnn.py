@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
+from glassnet._checks import as_rng, check_dtype, positive_int
 from glassnet.io import register_layer
 from glassnet.layers._base import loading
-from glassnet.layers.embedding import Embedding, check_ids
+from glassnet.layers.embedding import Embedding
 from glassnet.layers.linear import Linear
 from glassnet.layers.recurrent import GRU, LSTM, RNN
 from glassnet.module import Sequential
@@ -105,16 +105,9 @@ class CharRNN(Sequential):
         Returns:
             int64 ids (N, length), the new tokens only.
         """
-        from glassnet.models import _sample  # the GPT's sampler: one rule for every language model
+        from glassnet.models import _sample, generation_args  # the GPT's: one rule for every language model
 
-        ids = np.asarray(ids)
-        if ids.ndim != 2 or ids.shape[1] == 0:
-            raise ValueError(f"ids must be a non-empty (N, T) array of token ids. Received: shape {ids.shape}")
-        check_ids(ids, self.vocab_size, "ids")
-        length = positive_int(length, "length", allow_zero=True)
-        temperature = positive_float(temperature, "temperature")
-        if top_k is not None:
-            top_k = min(positive_int(top_k, "top_k"), self.vocab_size)
+        ids, length, temperature, top_k = generation_args(ids, length, temperature, top_k, self.vocab_size)
         gen = as_rng(rng)
         was_training = self.training
         recurrent = self.layers[1]

@@ -213,14 +213,7 @@ class GPT(Module):
         Returns:
             int64 ids (N, length), the new tokens only.
         """
-        ids = np.asarray(ids)
-        if ids.ndim != 2 or ids.shape[1] == 0:
-            raise ValueError(f"ids must be a non-empty (N, T) array of token ids. Received: shape {ids.shape}")
-        check_ids(ids, self.vocab_size, "ids")
-        length = positive_int(length, "length", allow_zero=True)
-        temperature = positive_float(temperature, "temperature")
-        if top_k is not None:
-            top_k = min(positive_int(top_k, "top_k"), self.vocab_size)
+        ids, length, temperature, top_k = generation_args(ids, length, temperature, top_k, self.vocab_size)
         gen = as_rng(rng)
         was_training = self.training
         self.eval()
@@ -254,6 +247,21 @@ class GPT(Module):
             "bias": self.bias,
             "dtype": self.dtype.name,
         }
+
+
+def generation_args(
+    ids: Any, length: Any, temperature: Any, top_k: Any, vocab_size: int
+) -> tuple[np.ndarray, int, float, int | None]:
+    """``generate``'s arguments checked: (N, T) ids in range, a count, a positive temperature, top_k <= the vocabulary."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or ids.shape[1] == 0:
+        raise ValueError(f"ids must be a non-empty (N, T) array of token ids. Received: shape {ids.shape}")
+    check_ids(ids, vocab_size, "ids")
+    length = positive_int(length, "length", allow_zero=True)
+    temperature = positive_float(temperature, "temperature")
+    if top_k is not None:
+        top_k = min(positive_int(top_k, "top_k"), vocab_size)
+    return ids, length, temperature, top_k
 
 
 def _sample(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from glassnet.cli import CommandError
+from glassnet.cli import CommandError, _int, _positive_float, _positive_int
 from glassnet.datasets.text import CharTokenizer, shakespeare, windows
 from glassnet.io import load, save
 from glassnet.text import RECIPES, StepLog, TextRecipe, train_steps, validation_loss
@@ -21,26 +21,6 @@ from glassnet.text import RECIPES, StepLog, TextRecipe, train_steps, validation_
 __all__ = ["TEXT_DATASETS", "add_train_args", "generate_args", "train", "generate"]
 
 TEXT_DATASETS = ("shakespeare",)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -58,7 +38,9 @@ def generate_args(p: argparse.ArgumentParser) -> None:
         "--temperature", type=_positive_float, default=0.8, help="below 1: safer choices; above 1: wilder (default 0.8)"
     )
     p.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k likeliest characters only")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling: the same seed, the same text (default 0)")
+    p.add_argument(
+        "--seed", type=_int, default=0, help="seed of the sampling: the same seed, the same text (default 0)"
+    )
 
 
 def _settings(args: argparse.Namespace) -> TextRecipe:
