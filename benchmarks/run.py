@@ -341,6 +341,8 @@ def format_table(summary: dict[str, Any], args: argparse.Namespace, data: str) -
         f"{data}, float32 (tutorial: float64), {args.threads} threads per library, "
         f"median of {args.repeats} interleaved run{'s' if args.repeats > 1 else ''} per row"
     )
+    if "machine" in summary:
+        lines_out.append(machine_line(summary["machine"]))
     if args.group:
         lines_out.append("(--group: one process per framework, so peak RSS and process s cover all of its workloads)")
     lines_out.append("")
@@ -389,8 +391,51 @@ def _load_average() -> float | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux's /proc/cpuinfo; elsewhere what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def environment() -> dict[str, Any]:
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_") and "THREADS" not in k},
+    }
+
+
+def machine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the run measured on: the CPU, NumPy's BLAS and its kernel, PyTorch's SIMD level, as the workers saw them."""
+    info: dict[str, Any] = environment()
+    for run in runs:
+        process = run.get("process", {})
+        if run["framework"] in ("numpy", "glassnet") and "blas" in process:
+            info.setdefault("numpy_blas", process["blas"])
+            info.setdefault("numpy", process.get("numpy"))
+        if run["framework"] == "torch":
+            for key in ("torch", "torch_cpu_capability", "blas"):
+                if key in process:
+                    info.setdefault("torch_blas" if key == "blas" else key, process[key])
+    return info
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    parts = [f"{info['cpu_model']}, {info['cpus']} cores"]
+    if info.get("numpy_blas"):
+        parts.append(f"NumPy {info.get('numpy')} BLAS: {'; '.join(info['numpy_blas'])}")
+    if info.get("torch_cpu_capability"):
+        parts.append(f"PyTorch {info.get('torch')} CPU capability: {info['torch_cpu_capability']}")
+    if info.get("openblas_env"):
+        parts.append("environment: " + " ".join(f"{k}={v}" for k, v in sorted(info["openblas_env"].items())))
+    return "machine: " + " | ".join(parts) + f" | Python {info['python']}"
 
 
 def run_all(args: argparse.Namespace, steps: list[tuple[int, str, list[str]]]) -> list[dict[str, Any]]:
@@ -433,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = run_all(args, plan(args, frameworks))
     summary = summarise(runs, args)
     summary["load_average"] = [load_before, _load_average()]
+    summary["machine"] = machine(runs)
     print(format_table(summary, args, data))
     print(f"\nwhole benchmark: {time.perf_counter() - t_start:.0f} s", end="")
     if load_before is not None:
@@ -441,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if args.json:
         config = {k: v for k, v in vars(args).items() if k != "json"}
-        payload = {"config": config, "data": data, "environment": environment(), **summary, "runs": runs}
+        payload = {"config": config, "data": data, "environment": summary["machine"], **summary, "runs": runs}
         Path(args.json).write_text(json.dumps(payload, indent=1))
     return 1 if any(run.get("crashed") for run in runs) else 0
 

@@ -141,6 +141,15 @@ def _hostile(kind, tmp_path):
     if kind == "conv-without-init":
         config = {"in_channels": 8192, "out_channels": 8192, "kernel_size": 3}
         return _model_file(path, [{"class": "Conv2d", "config": config}])
+    if kind == "embedding-huge":
+        return _model_file(path, [{"class": "Embedding", "config": {"num_embeddings": 10**7, "embedding_dim": 1000}}])
+    if kind == "lstm-huge":
+        return _model_file(path, [{"class": "LSTM", "config": {"input_size": 50_000, "hidden_size": 50_000}}])
+    if kind == "layernorm-huge":
+        return _model_file(path, [{"class": "LayerNorm", "config": {"normalized_shape": [10**5, 10**5]}}])
+    if kind == "gpt-huge":
+        config = {"vocab_size": 100_000, "context": 100_000, "n_layer": 48, "n_head": 16, "n_embd": 8192}
+        return _model_file(path, [{"class": "GPT", "config": config}])
     if kind == "arrays-claim-more-than-the-file":
         layers = [{"class": "Linear", "config": {"in_features": 50_000, "out_features": 50_000, "bias": False}}]
         arrays = {"layers.0.weight": {"dtype": "float32", "shape": [50_000, 50_000]}}
@@ -174,6 +183,10 @@ def _hostile(kind, tmp_path):
         ("batchnorm-huge", "cannot build BatchNorm1d.*more array memory than the file holds"),
         ("linear-without-init", "cannot build Linear.*more array memory than the file holds"),
         ("conv-without-init", "cannot build Conv2d.*more array memory than the file holds"),
+        ("embedding-huge", "cannot build Embedding.*more array memory than the file holds"),
+        ("lstm-huge", "cannot build LSTM.*more array memory than the file holds"),
+        ("layernorm-huge", "cannot build LayerNorm.*more array memory than the file holds"),
+        ("gpt-huge", "cannot build GPT.*more array memory than the file holds"),
         ("arrays-claim-more-than-the-file", "holds 64 bytes, expected 10000000000"),
         ("overlapping-entries", "overlap"),
         ("json-of-empty-objects", "objects and arrays"),

@@ -123,3 +123,25 @@ def test_bce_rejects_values_outside_0_1():
 def test_backward_before_forward():
     with pytest.raises(RuntimeError, match="loss"):
         gn.MSELoss().backward()
+
+
+def test_cross_entropy_on_sequences_gradcheck_and_pytorch():
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(2, 3, 5)), rng.integers(0, 5, (2, 3))
+    assert gradcheck(gn.CrossEntropyLoss(), z, y).ok
+    torch = pytest.importorskip("torch")
+    zt = torch.from_numpy(z).requires_grad_()
+    lt = torch.nn.functional.cross_entropy(zt.reshape(-1, 5), torch.from_numpy(y).reshape(-1))
+    lt.backward()
+    loss = gn.CrossEntropyLoss()
+    assert loss(z, y) == pytest.approx(lt.item(), rel=1e-12)
+    grad = loss.backward()
+    assert grad.shape == z.shape
+    np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_cross_entropy_on_sequences_rejects_wrong_label_shapes():
+    with pytest.raises(ValueError, match=r"\(N, T\).*\(2, 3\).*target \(2,\)"):
+        gn.CrossEntropyLoss()(np.zeros((2, 3, 4)), np.zeros(2, dtype=int))
+    with pytest.raises(ValueError, match=r"\(N, C\) or \(N, T, V\)"):
+        gn.CrossEntropyLoss()(np.zeros((2, 3, 4, 5)), np.zeros(2, dtype=int))

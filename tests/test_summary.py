@@ -73,12 +73,13 @@ def test_bad_input_shape(shape, error):
         summary(gn.Linear(3, 2), shape)
 
 
-def test_module_summary_prints_and_returns_the_table():
-    printed = []
+def test_module_summary_prints_the_table_and_returns_none(capsys):
     model = gn.Sequential(gn.Linear(3, 4), gn.Tanh())
-    text = model.summary((3,), print_fn=printed.append)
-    assert printed == [text] == [summary(model, (3,))]
-    assert model.summary((3,), print_fn=None) == text
+    assert model.summary((3,)) is None  # a REPL shows the table once
+    assert capsys.readouterr().out == summary(model, (3,)) + "\n"
+    printed = []
+    assert model.summary((3,), print_fn=printed.append) is None
+    assert printed == [summary(model, (3,))]
 
 
 def test_summary_keeps_the_training_mode():

@@ -19,9 +19,14 @@ class Callback:
     """
 
     model: Any = None
+    run: Any = None  # set by fit: the TrainingRun (optimizer, RNG, History) that checkpoints save
+    runs_last: bool = False  # fit calls on_epoch_end of these after the others (checkpoints see the epoch's end)
 
     def on_train_begin(self) -> None:
         pass
+
+    def on_before_optimizer_step(self) -> None:
+        """After backward, before the update: the gradients are in ``p.grad`` (clipping goes here)."""
 
     def on_batch_end(self, batch: int, loss: float) -> None:
         pass

@@ -1,19 +1,134 @@
-"""What ``glassnet train``, ``evaluate``, ``predict`` and ``summary`` do (cli.py parses the arguments)."""
+"""What ``glassnet demo``, ``train``, ``evaluate``, ``predict``, ``summary`` and ``export`` do (cli.py parses the arguments).
+
+Each command checks what the user gave it before any long work starts, and
+raises ``CommandError`` (one line, worded with the command's own flags) for a
+mistake; cli.py turns every error into that one line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from typing import Any
 
 import numpy as np
 
 from glassnet import recipes
+from glassnet.cli import EXIT_INTERRUPTED, CommandError
 from glassnet.io import load, save
 from glassnet.losses import CrossEntropyLoss
 from glassnet.module import Module
 from glassnet.optim import SGD, Adam, CosineAnnealingLR, Optimizer
+from glassnet.runs import RunInfo, StopOnInterrupt, interruptible, read_run_info
+from glassnet.training import History
+
+
+def plural(n: int, word: str) -> str:
+    """ "1 epoch", "2 epochs"."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def note(text: str) -> None:
+    """A remark that is not an error, on stderr so that stdout stays the result."""
+    print(f"note: {text}", file=sys.stderr)
+
+
+# -- checks made before any work -------------------------------------------------
+
+
+def prepare_folder(folder: str, flag: str) -> None:
+    """Create ``folder`` if missing and make sure files can be written in it."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CommandError(f"{flag} {folder} is a file, not a folder: give a folder (it is created if missing)")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise CommandError(f"{flag} {folder}: cannot create the folder ({err.strerror or err})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"{flag} {folder}: cannot write in this folder; choose another one")
+
+
+def _output_files(folder: str, flag: str, *names: str) -> list[str]:
+    prepare_folder(folder, flag)
+    paths = [os.path.join(folder, name) for name in names]
+    for path in paths:
+        if os.path.isdir(path):
+            raise CommandError(
+                f"{flag} {folder}: {path} is a folder, so the file cannot be written; choose another --out"
+            )
+    return paths
+
+
+def load_data(name: str, seed: int, data_path: str | None, download: bool) -> recipes.Data:
+    """``recipes.load_data`` with the data-source flags checked and its errors worded for the command line."""
+    from glassnet.datasets import idx_sets
+
+    if data_path is not None:
+        if name not in recipes.IDX_DATASETS:
+            origin = "ships with glassnet" if name == "digits" else "is generated"
+            raise CommandError(
+                f"--data-path is for the data sets read from files ({', '.join(recipes.IDX_DATASETS)}); "
+                f"{name} {origin}: leave --data-path out"
+            )
+        title = idx_sets._TITLES[name]
+        if os.path.exists(data_path) and not os.path.isdir(data_path):
+            raise CommandError(f"--data-path {data_path} is a file: give the folder that holds the {title} IDX files")
+        if not download:
+            if not os.path.isdir(data_path):
+                raise CommandError(
+                    f"--data-path {data_path}: no such folder; give the folder that holds the {title} IDX files, "
+                    "or add --download to fetch them into it"
+                )
+            missing = [
+                s
+                for s in idx_sets.FILES
+                if not any(os.path.isfile(os.path.join(data_path, s + e)) for e in ("", ".gz"))
+            ]
+            if missing:
+                raise CommandError(
+                    f"--data-path {data_path} holds no {title} data set (missing {', '.join(missing)}, raw or .gz); "
+                    "give the folder that holds them, or add --download to fetch them into it"
+                )
+    try:
+        return recipes.load_data(name, seed=seed, data_path=data_path, download=download)
+    except FileNotFoundError as err:
+        if name not in recipes.IDX_DATASETS:
+            raise
+        title = idx_sets._TITLES[name]
+        looked = ", ".join(str(folder) for _, folder in idx_sets._search_path(name, None))
+        hint = idx_sets._INSTALL_HINTS.get(name)
+        raise CommandError(
+            f"{title} not found (looked in {looked}): add --download to fetch it into "
+            f"{idx_sets._download_dir(name, None)}, or pass --data-path FOLDER for a folder that holds its four IDX files"
+            + (f", or {hint}" if hint else "")
+        ) from err
+
+
+def load_model(path: str) -> tuple[Module, RunInfo]:
+    """The model in ``path`` and what its metadata says about how it was trained (odd fields dropped, with a note)."""
+    if os.path.isdir(path):
+        inside = os.path.join(path, "model.gnet")
+        hint = f"did you mean {inside}?" if os.path.isfile(inside) else "give the model file inside it (model.gnet)"
+        raise CommandError(f"{path} is a folder, not a model file: {hint}")
+    if not os.path.exists(path):
+        raise CommandError(f"{path}: no such model file (glassnet train writes runs/DATA-MODEL/model.gnet)")
+    model = load(path)
+    info, problems = read_run_info(getattr(model, "metadata", None))
+    for problem in problems:
+        note(f"{path}: {problem}")
+    return model, info
+
+
+# -- demo and train ---------------------------------------------------------------
+
+
+def demo(args: argparse.Namespace) -> int:
+    from glassnet.demo import main as demo_main
+
+    prepare_folder(args.out, "--out")
+    return demo_main(seed=args.seed, iterations=args.iterations, lr=args.lr, out=args.out)
 
 
 def _optimizer(name: str, model: Module, lr: float) -> Optimizer:
@@ -24,7 +139,13 @@ def _optimizer(name: str, model: Module, lr: float) -> Optimizer:
 
 def train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    data = recipes.load_data(args.data, seed=args.seed, data_path=args.data_path, download=args.download)
+    if args.model == "cnn" and args.data not in recipes.IMAGE_DATASETS:
+        raise CommandError(
+            f"--model cnn needs image data ({', '.join(recipes.IMAGE_DATASETS)}); use --model mlp for {args.data}"
+        )
+    out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
+    model_path, plot_path = _output_files(out, "--out", "model.gnet", "curves.png")
+    data = load_data(args.data, args.seed, args.data_path, args.download)
     input_shape = tuple(data.x_train.shape[1:])
     model = recipes.build_model(args.data, args.model, input_shape, data.classes, seed=args.seed)
     s = recipes.settings_for(
@@ -32,57 +153,91 @@ def train(args: argparse.Namespace) -> int:
     )
     n_params = sum(p.data.size for p in model.parameters())
     print(
-        f"glassnet train: {args.data}, {args.model} ({n_params:,} parameters); "
+        f"glassnet train: {args.data}, {args.model} ({plural(n_params, 'parameter')}); "
         f"{len(data.x_train)} training, {len(data.x_val)} validation, {len(data.x_test)} test samples"
     )
-    print(f"  {s.epochs} epochs, batch {s.batch_size}, {s.optimizer} lr {s.lr:g} with cosine decay, seed {args.seed}")
+    print(
+        f"  {plural(s.epochs, 'epoch')}, batch {s.batch_size}, {s.optimizer} lr {s.lr:g} with cosine decay, seed {args.seed}"
+    )
+    print("  (Ctrl-C stops at the end of a batch and saves the model trained so far)", flush=True)
     optimizer = _optimizer(s.optimizer, model, s.lr)
     loss = CrossEntropyLoss()
-    history = model.fit(
-        data.x_train,
-        data.y_train,
-        loss=loss,
-        optimizer=optimizer,
-        epochs=s.epochs,
-        batch_size=s.batch_size,
-        validation_data=(data.x_val, data.y_val),
-        metrics=["accuracy"],
-        callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs)],
-        seed=args.seed,
-        verbose=1,
-    )
-    test = model.evaluate(data.x_test, data.y_test, loss=loss, metrics=["accuracy"])
+    stop = StopOnInterrupt(batches=-(-len(data.x_train) // min(s.batch_size, len(data.x_train))))
+    with interruptible(stop):
+        history = model.fit(
+            data.x_train,
+            data.y_train,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=s.epochs,
+            batch_size=s.batch_size,
+            validation_data=(data.x_val, data.y_val),
+            metrics=["accuracy"],
+            callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs), stop],
+            seed=args.seed,
+            verbose=1,
+        )
+        metadata: dict[str, Any] = {
+            "data": args.data,
+            "model": args.model,
+            "input_shape": list(input_shape),
+            "class_names": data.class_names,
+            "preprocessing": data.preprocessing,
+            "seed": args.seed,
+            "settings": {"epochs": s.epochs, "batch_size": s.batch_size, "optimizer": s.optimizer, "lr": s.lr},
+        }
+        if stop.stopped is not None:
+            return _save_interrupted(model, optimizer, history, stop.stopped, stop.batches, metadata, model_path)
+        test = model.evaluate(data.x_test, data.y_test, loss=loss, metrics=["accuracy"])
+    metadata["test_accuracy"] = test["accuracy"]
     seconds = time.perf_counter() - started
-    out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
-    os.makedirs(out, exist_ok=True)
-    model_path = os.path.join(out, "model.gnet")
-    metadata = {
-        "data": args.data,
-        "model": args.model,
-        "input_shape": list(input_shape),
-        "class_names": data.class_names,
-        "seed": args.seed,
-        "test_accuracy": test["accuracy"],
-    }
     save(model, model_path, metadata=metadata)
     print(f"model saved to {model_path}")
-    plot_path = os.path.join(out, "curves.png")
-    try:
-        from glassnet.plot import history_curves
-
-        history_curves(history.history, plot_path, title=f"{args.data}, {args.model}")
-    except ImportError as err:
-        print(f"no plot: {err}")
-    else:
-        print(f"curves saved to {plot_path}")
+    _plot(history, plot_path, f"{args.data}, {args.model}")
     print(f"total time: {seconds:.1f}s")
     print(f"test accuracy: {test['accuracy']:.4f}")
     return 0
 
 
-def _load_model(path: str) -> tuple[Module, dict[str, Any]]:
-    model = load(path)
-    return model, dict(getattr(model, "metadata", {}) or {})
+def _plot(history: History, path: str, title: str) -> None:
+    try:
+        from glassnet.plot import history_curves
+
+        history_curves(history.history, path, title=title)
+    except ImportError as err:
+        print(f"no plot: {err}")
+    else:
+        print(f"curves saved to {path}")
+
+
+def _save_interrupted(
+    model: Module,
+    optimizer: Optimizer,
+    history: History,
+    stopped: tuple[int, int],
+    batches: int,
+    metadata: dict[str, Any],
+    path: str,
+) -> int:
+    """Ctrl-C during training: save the model so far, marked as interrupted, and say where.
+
+    The optimizer and the History are here so that a checkpoint that resumes
+    the run can be written beside the model.
+    """
+    epoch, batch = stopped
+    epochs = metadata["settings"]["epochs"]
+    metadata["interrupted"] = {"epoch": epoch, "batch": batch, "batches": batches}
+    save(model, path, metadata=metadata)
+    where = f"epoch {epoch}/{epochs}" + (f" after batch {batch}/{batches}" if batch < batches else " at its end")
+    print(
+        f"interrupted in {where}: the model trained so far is saved to {path} "
+        "(marked interrupted in its metadata; not tested)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
+# -- evaluate -------------------------------------------------------------------------
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
@@ -91,56 +246,153 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np
 
 
 def format_confusion(matrix: np.ndarray, names: list[str]) -> str:
-    width = max(5, len(str(matrix.max())) + 1)
-    short = [n[:width] for n in names]
-    label_width = max(len(n) for n in names)
-    lines = [" " * (label_width + 2) + "".join(f"{s:>{width}}" for s in short) + "   <- predicted"]
-    for name, row in zip(names, matrix):
-        lines.append(f"{name:>{label_width}}  " + "".join(f"{v:>{width}}" for v in row))
+    """Rows labelled "number name", columns by number only, so long names never squeeze the columns.
+
+    The last column is the recall: the share of each true class predicted right.
+    """
+    classes = len(matrix)
+    width = max(len(f"{int(matrix.max()):,}"), len(str(classes - 1))) + 2
+    labels = [str(i) if name == str(i) else f"{i:>{len(str(classes - 1))}}  {name}" for i, name in enumerate(names)]
+    label_width = max(len("true"), *(len(label) for label in labels))
+    header = f"{'true':<{label_width}}" + "".join(f"{j:>{width}}" for j in range(classes)) + f"{'recall':>10}"
+    lines = [f"{'':<{label_width}}{'predicted':^{width * classes}}".rstrip(), header]
+    for i, (label, row) in enumerate(zip(labels, matrix)):
+        total = int(row.sum())
+        recall = f"{100 * row[i] / total:7.1f}%" if total else "      -"
+        lines.append(f"{label:<{label_width}}" + "".join(f"{int(v):>{width},}" for v in row) + f"  {recall}")
     return "\n".join(lines)
 
 
+def _samples_are(name: str, shape: tuple[int, ...]) -> str:
+    return f"{name} {'images are' if name in recipes.IMAGE_DATASETS else 'samples are'} {recipes.describe_shape(name, shape).removesuffix(' images')}"
+
+
+def _evaluation_seed(seed: int | None, info: RunInfo, name: str) -> int:
+    if seed is None:
+        return info.seed if info.seed is not None else 0
+    if info.seed is not None and seed != info.seed and name == info.data and name in recipes.SEEDED_SPLITS:
+        raise CommandError(
+            f"the {name} test split is drawn with the seed, and this model was trained with seed {info.seed}: "
+            f"--seed {seed} would test it on samples it trained on; leave --seed out"
+        )
+    return seed
+
+
 def evaluate(args: argparse.Namespace) -> int:
-    model, meta = _load_model(args.model_file)
-    seed = args.seed if args.seed is not None else int(meta.get("seed", 0))
-    data = recipes.load_data(args.data, seed=seed, data_path=args.data_path, download=args.download)
-    logits = model.predict(data.x_test)
+    model, info = load_model(args.model_file)
+    name = args.data or info.data
+    if name is None:
+        raise CommandError("the model file does not say which data set it was trained on: pass --data NAME")
+    if name not in recipes.DATASETS:
+        raise CommandError(
+            f"the model was trained on {name}; evaluate knows {', '.join(recipes.DATASETS)}: pass --data NAME"
+        )
+    seed = _evaluation_seed(args.seed, info, name)
+    data = load_data(name, seed, args.data_path, args.download)
+    shape = tuple(data.x_test.shape[1:])
+    if info.input_shape is not None and info.input_shape != shape:
+        trained = f"{info.data}, " if info.data else ""
+        raise CommandError(
+            f"this model was trained on {trained}{recipes.describe_shape(info.data, info.input_shape)}; "
+            f"{_samples_are(name, shape)}"
+            + (f": leave --data out to use {info.data}" if info.data in recipes.DATASETS else "")
+        )
+    if info.data is not None and info.data != name:
+        note(f"this model was trained on {info.data}; scoring it on {name}")
+    try:
+        logits = model.predict(data.x_test)
+    except ValueError as err:
+        raise CommandError(f"the model cannot take {_samples_are(name, shape)}: {err}") from None
     if logits.ndim != 2 or logits.shape[1] != data.classes:
-        raise ValueError(f"the model outputs shape {logits.shape[1:]}, but {args.data} has {data.classes} classes")
+        raise CommandError(f"the model outputs shape {logits.shape[1:]}, but {name} has {data.classes} classes")
     predicted = logits.argmax(axis=1)
     accuracy = float(np.mean(predicted == data.y_test))
-    print(f"{args.data} test split: {len(data.y_test)} samples")
+    print(
+        f"{name} test split: {len(data.y_test):,} samples"
+        + (f" (seed {seed})" if name in recipes.SEEDED_SPLITS else "")
+    )
     print(f"accuracy: {accuracy:.4f}")
-    print("confusion matrix (rows: true class, columns: predicted class):")
+    print("confusion matrix (rows: true class; columns: predicted class, numbered as the rows):")
     print(format_confusion(confusion_matrix(data.y_test, predicted, data.classes), data.class_names))
     return 0
 
 
-def _fit_input(x: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
-    """Reshape ``x`` to (N, *shape) when only the layout differs (e.g. (N, 28, 28) for (N, 1, 28, 28))."""
-    if shape is None or x.shape[1:] == shape:
-        return x
-    if x.ndim >= 1 and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
-        return x.reshape((len(x), *shape))
-    if int(np.prod(x.shape)) == int(np.prod(shape)):  # a single sample without the batch axis
-        return x.reshape((1, *shape))
-    raise ValueError(f"the input has shape {x.shape}, but the model expects (N, {', '.join(map(str, shape))})")
+# -- predict and summary ----------------------------------------------------------------
+
+
+def _read_npy(path: str) -> np.ndarray:
+    if os.path.isdir(path):
+        raise CommandError(f"{path} is a folder: give a .npy file of samples (numpy.save(path, x))")
+    with open(path, "rb") as f:
+        start = f.read(6)
+    if start != b"\x93NUMPY":
+        kind = "a .npz archive" if start[:2] == b"PK" else "not a .npy file"
+        raise CommandError(f"{path} is {kind}: save one array of samples with numpy.save(path, x)")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise CommandError(
+                f"{path} holds Python objects, not numbers: save a numeric array (e.g. float32)"
+            ) from None
+        raise CommandError(f"{path} is a damaged .npy file ({err})") from None
+    if x.dtype == bool or not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise CommandError(f"{path} holds {x.dtype} values: save real numbers (integers or floats)")
+    return x
+
+
+def fit_input(x: np.ndarray, info: RunInfo, source: str) -> np.ndarray:
+    """``x`` as the model's input: the batch axis and layout restored, and the training's scaling applied."""
+    shape = info.input_shape
+    if shape is not None and x.shape[1:] != shape:
+        size = int(np.prod(shape))
+        if x.ndim >= 2 and int(np.prod(x.shape[1:])) == size:
+            x = x.reshape((len(x), *shape))  # the same pixels in another layout, e.g. (N, 8, 8) for (N, 1, 8, 8)
+        elif x.size == size:
+            x = x.reshape((1, *shape))  # one sample without the batch axis
+        else:
+            trained = f"{info.data}, " if info.data else ""
+            raise CommandError(
+                f"this model was trained on {trained}{recipes.describe_shape(info.data, shape)} "
+                f"(input (N, {', '.join(map(str, shape))})); {source} holds an array of shape {x.shape}"
+            )
+    d = info.divide_by
+    if np.issubdtype(x.dtype, np.integer):
+        if d is not None:
+            note(f"{source} holds integers: divided by {d:g}, as the model's training data were")
+            return np.divide(x, d, dtype=np.float32)
+        return x.astype(np.float32)
+    if d is not None and x.size:
+        lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise CommandError(
+                f"{source} holds values from {lo:g} to {hi:g}, but this model was trained on pixels scaled to [0, 1] "
+                f"(pixel / {d:g}): save the raw integer pixels, or divide them by {d:g} first"
+            )
+    return x
 
 
 def predict(args: argparse.Namespace) -> int:
-    model, meta = _load_model(args.model_file)
+    model, info = load_model(args.model_file)
+    x = fit_input(_read_npy(args.input), info, args.input)
     try:
-        x = np.load(args.input, allow_pickle=False)
+        logits = model.predict(x)
     except ValueError as err:
-        raise ValueError(f"{args.input} is not a plain numeric .npy array ({err})") from None
-    shape = tuple(meta["input_shape"]) if "input_shape" in meta else None
-    x = _fit_input(np.asarray(x), shape)
-    if x.dtype == np.uint8 and meta.get("data") in recipes.IMAGE_DATASETS:
-        x = x.astype(np.float32) / 255  # raw pixels: the model was trained on [0, 1]
-    logits = model.predict(x)
+        raise CommandError(f"the model cannot take the samples in {args.input}: {err}") from None
+    if logits.ndim != 2:
+        raise CommandError(
+            f"the model outputs shape {logits.shape[1:]} per sample; predict shows classes of (N, classes)"
+        )
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs = shifted / shifted.sum(axis=1, keepdims=True)
-    names = meta.get("class_names") or [str(i) for i in range(probs.shape[1])]
+    names = [str(i) for i in range(probs.shape[1])]
+    if info.class_names is not None:
+        if len(info.class_names) == probs.shape[1]:
+            names = info.class_names
+        else:
+            note(
+                f"the model file names {len(info.class_names)} classes but the model has {probs.shape[1]} outputs: showing numbers"
+            )
     top = min(args.top, probs.shape[1])
     print(f"sample  class  probabilities (top {top})")
     for i, row in enumerate(probs):
@@ -151,11 +403,30 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    model, meta = _load_model(args.model_file)
-    shape = args.input_shape or (tuple(meta["input_shape"]) if "input_shape" in meta else None)
+    model, info = load_model(args.model_file)
+    shape = args.input_shape or info.input_shape
     if shape is None:
-        raise ValueError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
-    if meta:
-        print(f"trained on {meta.get('data', '?')}, test accuracy {meta.get('test_accuracy', float('nan')):.4f}")
+        raise CommandError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
+    described = info.describe()
+    if described:
+        print(described)
     model.summary(shape)
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from glassnet.onnx import IR_VERSION, OPSET
+    from glassnet.onnx import export as export_onnx
+
+    model, info = load_model(args.model_file)
+    shape = args.input_shape or info.input_shape
+    if shape is None:
+        raise CommandError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
+    # a missing or read-only folder or a full disk raises OSError: cli.py prints one line; the old file stays
+    proto = export_onnx(model, args.output, shape)
+    out_dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    print(
+        f"{args.output}: ONNX opset {OPSET}, IR version {IR_VERSION}, {len(proto.graph.node)} nodes; "
+        f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
+    )
     return 0

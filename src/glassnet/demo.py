@@ -86,7 +86,8 @@ def plot_curve(losses: Sequence[float], path: str) -> None:
 def main(seed: int = DEFAULT_SEED, iterations: int = 1500, lr: float = 1.0, out: str = ".") -> int:
     """Run the demo and print what it did; returns the process exit code."""
     x, y = tutorial()
-    print(f"glassnet demo: the tutorial's 3-4-1 sigmoid network, seed {seed}, {iterations} iterations, lr {lr}")
+    steps = f"{iterations:,} iteration" + ("" if iterations == 1 else "s")
+    print(f"glassnet demo: the tutorial's 3-4-1 sigmoid network, seed {seed}, {steps}, lr {lr}")
     result = run(seed, iterations, lr)
     losses = result.losses
     marks = sorted({i for i in (0, 1, 10, 100, 500, 1000, iterations - 1) if 0 <= i < iterations})

@@ -18,8 +18,8 @@ to the file, whatever the file says:
 * the archive is checked first (``glassnet._archive``): a regular file, stored
   entries that don't overlap, a header of at most 16 MiB nesting at most 256
   levels, and arrays whose total size is at most the file's size;
-* the layers are then built with placeholder arrays that hold no memory
-  (``glassnet.layers._base.placeholder_arrays``), capped in total by the
+* the layers are then built with zero placeholders, untouched pages that
+  cost no memory (``glassnet.layers._base.placeholder_arrays``), capped in total by the
   arrays the file holds, so a config asking for a huge layer fails before
   anything is allocated or drawn;
 * only when every array of the built model matches the file's (name, dtype,
@@ -32,11 +32,13 @@ is extracted to disk.
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
 
 import glassnet.layers
+from glassnet import _archive
 from glassnet._archive import open_archive, write_archive
 from glassnet._checks import clip, short
 from glassnet.layers._base import placeholder_arrays
@@ -113,6 +115,16 @@ def _architecture(model: Module) -> dict[str, Any]:
     return {"class": cls.__name__, "config": model.get_config()}
 
 
+def describe_architecture(model: Module) -> dict[str, Any]:
+    """``{"class": ..., "config": ...}`` for ``model``, as a model file stores it (containers such as Residual use it)."""
+    return _architecture(model)
+
+
+def build_architecture(spec: dict[str, Any]) -> Module:
+    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only."""
+    return _build(spec, "architecture")
+
+
 def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
     """Write ``model`` (architecture, parameters and buffers) to the file ``path``.
 
@@ -138,7 +150,7 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
         >>> import os, tempfile, numpy as np, glassnet as gn
         >>> model = gn.Sequential(gn.Linear(3, 2, rng=0), gn.Tanh())
         >>> with tempfile.TemporaryDirectory() as folder:
-        ...     path = os.path.join(folder, "model.gn")
+        ...     path = os.path.join(folder, "model.gnet")
         ...     model.save(path)
         ...     same = gn.load(path)
         >>> x = np.ones((1, 3), dtype=np.float32)
@@ -268,3 +280,41 @@ def load(path: str | os.PathLike[str]) -> Module:
                 setattr(owners[prefix + "." if prefix else ""], attribute, array)
     model.metadata = header.get("metadata", {})  # type: ignore[attr-defined]
     return model
+
+
+# -- the pieces glassnet.checkpoint reads and writes its archives with --------
+# (new code should use glassnet._archive.open_archive and write_archive, which
+# also bound the header and read arrays straight into place)
+_ALLOWED_DTYPES = _archive.ALLOWED_DTYPES
+_MAX_JSON_BYTES = _archive.MAX_JSON_BYTES
+_short = short
+_entry = _archive._entry
+_copy_mode = _archive._copy_mode
+_fsync_folder = _archive._fsync_folder
+_no_constant = _archive._no_constant
+_no_duplicate_keys = _archive._no_duplicate_keys
+
+
+def _check_arrays(state: dict[str, np.ndarray]) -> None:
+    for name, array in state.items():
+        if array.dtype.name not in _ALLOWED_DTYPES:
+            raise ValueError(f"cannot save {name!r}: dtype {array.dtype} is not one of {list(_ALLOWED_DTYPES)}")
+
+
+class _Archive:
+    """The entries of an open zip archive, checked (``_archive.check_entries``) and read in memory."""
+
+    def __init__(self, zf: zipfile.ZipFile, file_size: int, where: str) -> None:
+        self.zf, self.where = zf, where
+        self.entries = _archive.check_entries(zf, file_size, where)
+
+    def read(self, name: str, size: int) -> bytes:
+        """Entry ``name``, which must hold exactly ``size`` bytes; reads no more than that."""
+        info = self.entries[name]
+        if info.file_size != size:
+            raise ValueError(f"{self.where}: entry {name!r} holds {info.file_size} bytes, expected {size}")
+        with self.zf.open(info) as f:
+            data = f.read(size + 1)  # the CRC is checked when the entry is read to its end
+        if len(data) != size:
+            raise ValueError(f"{self.where}: entry {name!r} holds {len(data)} bytes, expected {size}")
+        return data

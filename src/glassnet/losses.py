@@ -163,9 +163,12 @@ class CrossEntropyLoss(Loss):
 
     Shape:
         pred: (N, C) logits; target: (N,) integers in [0, C) or (N, C) probabilities.
+        Sequences: pred (N, T, V) logits, the class axis last, and target (N, T)
+        integer labels; the mean is over all N*T positions (PyTorch's
+        ``cross_entropy(pred.reshape(-1, V), target.reshape(-1))``).
 
     Backward:
-        dL/dz = (softmax(z) - onehot(y)) / N
+        dL/dz = (softmax(z) - onehot(y)) / N      (N*T for sequences)
         (the softmax Jacobian cancels against the log, leaving this simple form)
 
     Example:
@@ -177,10 +180,21 @@ class CrossEntropyLoss(Loss):
     def forward(self, pred: np.ndarray, target: Any) -> float:
         if not isinstance(pred, np.ndarray):
             raise TypeError(f"CrossEntropyLoss: pred must be a numpy array. Received: {type(pred).__name__}")
-        if pred.ndim != 2:
-            raise ValueError(f"CrossEntropyLoss expects logits of shape (N, C). Received: pred {pred.shape}")
-        n, c = pred.shape
         target = np.asarray(target)
+        if pred.ndim == 3:  # sequences: every position is a sample of its own
+            if target.shape != pred.shape[:2]:
+                raise ValueError(
+                    f"CrossEntropyLoss: for logits of shape (N, T, V) = {pred.shape}, target must be (N, T) "
+                    f"class labels = {pred.shape[:2]}. Received: target {target.shape}"
+                )
+            loss = self.forward(pred.reshape(-1, pred.shape[2]), target.reshape(-1))
+            self._grad = self._grad.reshape(pred.shape)  # type: ignore[union-attr]
+            return loss
+        if pred.ndim != 2:
+            raise ValueError(
+                f"CrossEntropyLoss expects logits of shape (N, C) or (N, T, V). Received: pred {pred.shape}"
+            )
+        n, c = pred.shape
         # log softmax by log-sum-exp: shift by the row max so exp can't overflow
         shifted = pred - pred.max(axis=1, keepdims=True)
         probs = np.exp(shifted)

@@ -9,12 +9,16 @@ can never be forgotten in a hand-kept list.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from glassnet.callbacks import Callback
+    from glassnet.losses import Loss
+    from glassnet.optim.optimizer import Optimizer
     from glassnet.training import History
 
 __all__ = ["Parameter", "Module", "Sequential"]
@@ -68,9 +72,20 @@ class Module:
 
     # -- computation -------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Compute ``y`` from the batch ``x``; in training mode, keep what ``backward`` needs.
+
+        Subclasses implement it. In eval mode (``model.eval()``) nothing is
+        cached. ``model(x)`` calls it.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Given ``dy = dL/dy`` for the last ``forward``, return ``dx = dL/dx`` and add ``dL/dp`` into each ``p.grad``.
+
+        Subclasses implement it, without recomputing the forward pass. It
+        accumulates (``+=``): call ``zero_grad`` between steps. Raises
+        RuntimeError when no training-mode ``forward`` came before.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -192,36 +207,75 @@ class Module:
         return f"{type(self).__name__}({self.extra_repr()})"
 
     # -- training, files and summaries (implemented in their own modules) --
-    def fit(self, x: Any, y: Any, **kwargs: Any) -> History:
-        """Train the model; see ``glassnet.training.fit``."""
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: Loss,
+        optimizer: Optimizer,
+        epochs: int,
+        batch_size: int | None = 32,
+        shuffle: bool = True,
+        validation_data: tuple[Any, Any] | None = None,
+        seed: int | np.random.Generator | None = None,
+        callbacks: Iterable[Callback] = (),
+        metrics: Sequence[Any] = (),
+        verbose: int = 1,
+        resume_from: str | os.PathLike[str] | None = None,
+    ) -> History:
+        """Train the model by mini-batch gradient descent; see ``glassnet.training.fit`` for every argument.
+
+        ``batch_size`` is 32 by default (None: the whole set in one batch).
+        Returns a History: ``history.history["loss"]`` per epoch, and each
+        metric and "val_" value.
+        """
         from glassnet.training import fit
 
-        return fit(self, x, y, **kwargs)
+        return fit(
+            self,
+            x,
+            y,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            validation_data=validation_data,
+            seed=seed,
+            callbacks=callbacks,
+            metrics=metrics,
+            verbose=verbose,
+            resume_from=resume_from,
+        )
 
     def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
-        """Outputs for ``x`` in eval mode; see ``glassnet.training.predict``."""
+        """Outputs for the batch ``x`` (N, ...) in eval mode; see ``glassnet.training.predict``.
+
+        One sample needs its batch axis: ``model.predict(x[None])[0]``.
+        """
         from glassnet.training import predict
 
         return predict(self, x, batch_size=batch_size)
 
-    def evaluate(self, x: Any, y: Any, **kwargs: Any) -> dict[str, float]:
-        """Loss and metrics on ``(x, y)``; see ``glassnet.training.evaluate``."""
+    def evaluate(
+        self, x: Any, y: Any, *, loss: Loss | None = None, metrics: Sequence[Any] = (), batch_size: int | None = None
+    ) -> dict[str, float]:
+        """Loss and metrics on ``(x, y)`` in eval mode, e.g. ``{"loss": 0.31, "accuracy": 0.9}``; see ``glassnet.training.evaluate``."""
         from glassnet.training import evaluate
 
-        return evaluate(self, x, y, **kwargs)
+        return evaluate(self, x, y, loss=loss, metrics=metrics, batch_size=batch_size)
 
-    def summary(self, input_shape: Sequence[int], print_fn: Any = print) -> str:
-        """A table of layers, output shapes and parameter counts for ``input_shape``.
+    def summary(self, input_shape: Sequence[int], print_fn: Callable[[str], Any] = print) -> None:
+        """Print a table of layers, output shapes and parameter counts for ``input_shape``.
 
         ``input_shape`` excludes the batch axis, e.g. ``(1, 28, 28)`` for images.
-        Returns the table and prints it with ``print_fn`` (pass None to only return it).
+        The table goes to ``print_fn`` (``print`` by default); for the text
+        itself, use ``glassnet.summary.summary(model, input_shape)``.
         """
         from glassnet.summary import summary
 
-        text = summary(self, input_shape)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        print_fn(summary(self, input_shape))
 
     def save(self, path: Any, metadata: dict[str, Any] | None = None) -> None:
         """Write the model (and an optional JSON-safe ``metadata`` dict) to ``path``; see ``glassnet.io.save``."""

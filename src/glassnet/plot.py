@@ -20,12 +20,13 @@ def _pyplot() -> Any:
 def loss_curve(
     values: Sequence[float], path: str, *, title: str = "", xlabel: str = "epoch", ylabel: str = "loss"
 ) -> None:
-    """Write one curve to ``path`` as a PNG, on a log scale when it spans decades."""
+    """Write one curve to ``path`` as a PNG, on a log scale (said in the axis label) when it spans decades."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot(range(1, len(values) + 1), values)
     if len(values) and min(values) > 0 and max(values) / min(values) > 100:
         ax.set_yscale("log")
+        ylabel += " (log scale)"  # equal steps on the axis are equal ratios, not equal differences
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()

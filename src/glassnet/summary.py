@@ -120,7 +120,9 @@ def summary(model: Module, input_shape: Sequence[int]) -> str:
     rows: list[tuple[str, str, str, str]] = []
     for name, layer in _leaves(model, ""):
         described = _describe(layer)
-        probe = np.broadcast_to(np.zeros((), dtype=layer._dtype()), shape)  # shape only, no memory
+        # shape only, no memory; integer zeros for layers that take token ids (Embedding)
+        dtype = layer._dtype() if getattr(layer, "casts_input", True) else np.dtype(np.intp)
+        probe = np.broadcast_to(np.zeros((), dtype=dtype), shape)
         problem = f"{name} ({described}) cannot take an input of shape {_shape_text(shape)}"
         try:
             layer.check_input(probe, "input_shape")

@@ -104,6 +104,7 @@ def gradcheck(
 
     Returns:
         GradcheckResult with the errors per tensor: "x" and each parameter name.
+        An integer ``x`` (token ids) is passed as it is and has no "x" entry.
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -112,7 +113,10 @@ def gradcheck(
         >>> gradcheck(layer, np.random.default_rng(0).normal(size=(4, 3))).ok
         True
     """
-    x = np.array(x, dtype=np.float64, order="C")  # C order: _numeric_grad perturbs through a flat view
+    integer_input = _is_integer(x)
+    # C order: _numeric_grad perturbs through a flat view. Integer inputs (token ids)
+    # are kept as they are: they have no gradient, only the parameters are checked.
+    x = np.array(x, dtype=None if integer_input else np.float64, order="C")
     result = GradcheckResult()
     if isinstance(module, Loss):
         loss = module
@@ -141,7 +145,8 @@ def gradcheck(
             _reseed(module, seed)
             return float(np.sum(module.forward(x) * g))
 
-        _compare(result, "x", dx, _numeric_grad(f_module, x, eps), atol, rtol)
+        if not integer_input:
+            _compare(result, "x", dx, _numeric_grad(f_module, x, eps), atol, rtol)
         for name, p in params.items():
             _compare(result, name, analytic[name], _numeric_grad(f_module, p.data, eps), atol, rtol)
     if raise_on_failure and not result.ok:
@@ -149,6 +154,10 @@ def gradcheck(
             f"{module!r} failed the gradient check:\n" + "\n".join(result.failures) + "\n" + str(result)
         )
     return result
+
+
+def _is_integer(x: Any) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype != bool and np.issubdtype(x.dtype, np.integer)
 
 
 def check_layer(
@@ -165,7 +174,9 @@ def check_layer(
             ``make(dtype=np.float64)`` (use a lambda that ignores dtype for
             layers without parameters).
         input_shape: the input's shape, batch first.
-        input_fn: ``(rng, shape) -> x`` to draw the input (default standard normal).
+        input_fn: ``(rng, shape) -> x`` to draw the input (default standard normal);
+            one that returns integers (token ids for Embedding) keeps them integers,
+            and then only the parameters' gradients are checked.
 
     Checks that a float32 layer maps float32 to float32, that backward before
     forward raises RuntimeError, that ``type(layer)(**layer.get_config())``
@@ -174,7 +185,10 @@ def check_layer(
     """
     rng = np.random.default_rng(seed)
     draw = input_fn or (lambda r, s: r.normal(size=s))
-    x64 = np.asarray(draw(rng, input_shape), dtype=np.float64)
+    x_drawn = np.asarray(draw(rng, input_shape))
+    # Integer inputs (Embedding's ids) stay integers: such layers don't cast their input.
+    x64 = x_drawn if _is_integer(x_drawn) else x_drawn.astype(np.float64)
+    x32 = x64 if _is_integer(x64) else x64.astype(np.float32)
 
     layer32 = make(dtype=np.float32)
     try:
@@ -184,7 +198,7 @@ def check_layer(
     else:
         raise GradcheckError(f"{layer32!r}: backward before forward did not raise RuntimeError")
     layer32.eval()
-    y32 = layer32.forward(x64.astype(np.float32))
+    y32 = layer32.forward(x32)
     if y32.dtype != np.float32:
         raise GradcheckError(f"{layer32!r} turned float32 input into {y32.dtype}")
     if tuple(y32.shape) != tuple(layer32.output_shape(input_shape)):
@@ -201,7 +215,7 @@ def check_layer(
     clone = type(layer32)(**layer32.get_config())
     clone.load_state_dict(layer32.state_dict())
     clone.eval()
-    if not np.array_equal(clone.forward(x64.astype(np.float32)), y32):
+    if not np.array_equal(clone.forward(x32), y32):
         raise GradcheckError(f"{layer32!r}: rebuilt from get_config + state_dict, it computes something else")
 
     return gradcheck(make(dtype=np.float64), x64, seed=seed)

@@ -10,21 +10,26 @@ Inputs are checked once, up front, not on every batch.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import types
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from glassnet._checks import as_data, as_rng, positive_int
 from glassnet.callbacks import Callback
-from glassnet.losses import Loss
+from glassnet.layers.activations import Softmax
+from glassnet.losses import CrossEntropyLoss, Loss
 from glassnet.metrics import get as get_metric
-from glassnet.module import Module
+from glassnet.module import Module, Sequential
 from glassnet.optim.optimizer import Optimizer
 
-__all__ = ["History", "fit", "predict", "evaluate"]
+__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
 
 PREDICT_BATCH = 1024
 
@@ -51,16 +56,60 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
 
+@dataclass
+class TrainingRun:
+    """What ``fit`` shares with its callbacks as ``callback.run``: everything a checkpoint saves.
+
+    ``rng`` is fit's own generator (it shuffles, and seeded the stochastic
+    layers); ``epoch`` counts the epochs completed so far (an epoch that a
+    callback stopped part-way does not count).
+    """
+
+    model: Module
+    optimizer: Optimizer
+    rng: np.random.Generator
+    history: History
+    callbacks: list[Callback]
+    samples: int
+    batch_size: int
+    epoch: int = 0
+
+
 def _model_dtype(model: Module) -> np.dtype:
     for p in model.parameters():
         return p.data.dtype
     return np.dtype(np.float32)
 
 
+def _casts_input(model: Module) -> bool:
+    """False for a model whose first layer takes integer ids (``casts_input = False``: Embedding, GPT)."""
+    while isinstance(model, Sequential) and model.layers:
+        model = model.layers[0]
+    return bool(getattr(model, "casts_input", True))
+
+
 def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
-    x = as_data(x, name, dtype=_model_dtype(model))
+    x = as_data(x, name, dtype=_model_dtype(model) if _casts_input(model) else None)
     model.check_input(x, name)
     return x
+
+
+def _check_single_sample(model: Module, x: Any) -> np.ndarray:
+    """``_check_x``, with a hint when ``x`` is one sample without its batch axis."""
+    try:
+        return _check_x(model, x, "x")
+    except ValueError as err:
+        arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        if arr.ndim == 0 or not np.issubdtype(arr.dtype, np.number):
+            raise
+        try:
+            model.check_input(arr[None], "x")
+        except ValueError:
+            raise err from None
+        raise ValueError(
+            f"{err}. It looks like one sample without the batch axis: "
+            f"pass x[None] (shape (1, {', '.join(map(str, arr.shape))})) and take [0] of the result"
+        ) from None
 
 
 def _check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
@@ -91,9 +140,11 @@ def _batches(model: Module, x: np.ndarray, batch_size: int) -> Iterator[tuple[in
 def predict(model: Module, x: Any, batch_size: int | None = None) -> np.ndarray:
     """The model's outputs for ``x``, in eval mode, ``batch_size`` samples at a time.
 
-    ``batch_size=None`` uses batches of 1024 to bound memory.
+    ``batch_size=None`` uses batches of 1024 to bound memory. ``x`` is a batch,
+    (N, ...): one sample needs its batch axis, ``predict(x[None])[0]``; without
+    it the ValueError says so (an array is never guessed to be one sample).
     """
-    x = _check_x(model, x, "x")
+    x = _check_single_sample(model, x)
     bs = _check_batch_size(batch_size) or PREDICT_BATCH
     out: np.ndarray | None = None
     for start, stop, yb in _batches(model, x, bs):
@@ -111,6 +162,34 @@ def _metric_list(metrics: Iterable[Any]) -> list[tuple[str, Any]]:
     if isinstance(metrics, str) or callable(metrics):
         metrics = [metrics]
     return [get_metric(m) for m in metrics]
+
+
+def _last_layer(model: Module) -> Module:
+    while isinstance(model, Sequential) and model.layers:
+        model = model.layers[-1]
+    return model
+
+
+def _warn_double_softmax(model: Module, loss: Loss) -> None:
+    """CrossEntropyLoss takes logits and applies its own softmax: a final Softmax layer would apply it twice."""
+    if isinstance(loss, CrossEntropyLoss) and isinstance(_last_layer(model), Softmax):
+        warnings.warn(
+            "the model ends in Softmax, and CrossEntropyLoss applies its own softmax to the model's outputs "
+            "(it takes logits), so the softmax is applied twice and training slows or stalls: remove the final "
+            "Softmax, and apply gn.Softmax() to the outputs of predict when you want probabilities",
+            UserWarning,
+            stacklevel=_caller_level(),
+        )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside glassnet (model.fit or fit alike)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    level = 2  # the caller of the function that warns
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _check_loss(loss: Any) -> Loss:
@@ -212,13 +291,14 @@ def fit(
     loss: Loss,
     optimizer: Optimizer,
     epochs: int,
-    batch_size: int | None = None,
+    batch_size: int | None = 32,
     shuffle: bool = True,
     validation_data: tuple[Any, Any] | None = None,
     seed: int | np.random.Generator | None = None,
     callbacks: Iterable[Callback] = (),
     metrics: Sequence[Any] = (),
     verbose: int = 1,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
@@ -227,7 +307,9 @@ def fit(
         loss: a Loss, e.g. ``gn.CrossEntropyLoss()``.
         optimizer: an Optimizer over ``model.parameters()``.
         epochs: passes over the data (>= 0).
-        batch_size: samples per step; None = the whole set (full batch, as in the tutorial).
+        batch_size: samples per step (32 by default, as in Keras); None = the whole set
+            in one batch. A set of at most 32 rows, such as the tutorial's four, is one
+            full batch either way.
         shuffle: draw a new sample order every epoch (from ``seed``).
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         seed: int or Generator for shuffling and Dropout; the same seed gives the
@@ -235,11 +317,15 @@ def fit(
         callbacks: Callbacks such as ``EarlyStopping`` or an LR schedule.
         metrics: names ("accuracy", "mse") or callables, reported per epoch.
         verbose: 0 silent, 1 a line per epoch (and a live bar with tqdm), 2 a line per epoch, no bar.
+        resume_from: a checkpoint written by ``ModelCheckpoint`` during an earlier call with the
+            same arguments: the model, optimizer, schedules, RNGs and History continue from it, so
+            the run ends with exactly the weights it would have had without stopping.
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
     """
     loss = _check_loss(loss)
+    _warn_double_softmax(model, loss)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(
             f"optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). Received: optimizer={optimizer!r}"
@@ -274,19 +360,29 @@ def fit(
         ybuf = np.empty((bs, *y.shape[1:]), dtype=y.dtype)
     params = model.parameters()
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    step_callbacks = [
+        cb for cb in callbacks if type(cb).on_before_optimizer_step is not Callback.on_before_optimizer_step
+    ]
     sum_loss = loss.reduction == "sum"
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
+    run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
+    callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
 
     model.train()
     model.stop_training = False
     for cb in callbacks:
         cb.model = model
+        cb.run = run
         cb.on_train_begin()
+    if resume_from is not None:
+        from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
+
+        restore(resume_from, run, epochs)
     model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
     try:
         show = verbose > 0
-        for epoch in range(epochs):
+        for epoch in range(run.epoch, epochs):
             start_time = time.perf_counter()
             if show:
                 progress.start_epoch(epoch)
@@ -309,6 +405,8 @@ def fit(
                 for p in params:
                     p.grad.fill(0)
                 model.backward(loss.backward())
+                for cb in step_callbacks:
+                    cb.on_before_optimizer_step()
                 optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
                 seen += stop - start
@@ -322,6 +420,8 @@ def fit(
                         break
                 if show:
                     progress.batch(batch_loss)
+            if seen == n:
+                run.epoch = epoch + 1
             logs = {"loss": total if sum_loss else total / seen}
             for (name, _), s in zip(metric_list, metric_sums):
                 logs[name] = s / seen

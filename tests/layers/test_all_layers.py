@@ -56,7 +56,8 @@ def test_layer_passes_check_layer(name):
     make, input_shape, input_fn = CASES[name]
     result = check_layer(make, input_shape, input_fn=input_fn)
     assert result.ok, str(result)
-    assert result.errors["x"][1] < 1e-3
+    if "x" in result.errors:  # integer inputs (token ids) have no gradient to check
+        assert result.errors["x"][1] < 1e-3
 
 
 def test_sequential_gradcheck_through_a_small_mlp():

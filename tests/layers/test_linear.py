@@ -63,3 +63,34 @@ def test_unknown_init_and_bad_dtype():
         gn.Linear(2, 2, init="nope")
     with pytest.raises(TypeError, match="dtype"):
         gn.Linear(2, 2, dtype=np.int32)
+
+
+def test_linear_acts_on_the_last_axis_of_sequences():
+    rng = np.random.default_rng(0)
+    layer = gn.Linear(4, 3, rng=0, dtype=np.float64)
+    layer.bias.data[:] = rng.normal(size=3)
+    x = rng.normal(size=(2, 5, 4))
+    np.testing.assert_allclose(layer(x), x @ layer.weight.data + layer.bias.data)
+    assert gradcheck(layer, x).ok
+    with pytest.raises(ValueError, match=r"\(N, \.\.\., 4\), got \(2, 5, 3\)"):
+        layer(np.ones((2, 5, 3)))
+
+
+def test_linear_on_sequences_matches_pytorch_in_float64():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    ours = gn.Linear(4, 3, rng=0, dtype=np.float64)
+    ours.bias.data[:] = rng.normal(size=3)
+    theirs = torch.nn.Linear(4, 3, dtype=torch.float64)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data.T))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.data))
+    x, dy = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(2, 3, 5, 3))
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = theirs(xt)
+    yt.backward(torch.from_numpy(dy))
+    tol = dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours(x), yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(ours.backward(dy), xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy().T, **tol)
+    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), **tol)

@@ -173,3 +173,69 @@ def test_config_round_trip():
     config = layer.get_config()
     assert config == {"num_features": 5, "eps": 1e-3, "momentum": 0.2, "affine": False, "dtype": "float64"}
     assert gn.BatchNorm1d(**config).get_config() == config
+
+
+GRADCHECK_CASES["LayerNorm"] = (
+    lambda dtype: _layer_norm_with_affine(gn.LayerNorm(5, dtype=dtype)),
+    (2, 3, 5),
+    None,
+)
+
+
+def _layer_norm_with_affine(layer):
+    rng = np.random.default_rng(12)
+    layer.weight.data[:] = rng.uniform(0.5, 1.5, size=layer.weight.shape)
+    if layer.bias is not None:
+        layer.bias.data[:] = rng.normal(size=layer.bias.shape)
+    return layer
+
+
+@pytest.mark.parametrize(
+    ("normalized_shape", "shape", "kwargs"),
+    [(4, (3, 4), {}), (6, (2, 5, 6), {"bias": False}), ((3, 4), (2, 3, 4), {"eps": 1e-3})],
+)
+def test_layer_norm_matches_pytorch_in_float64(normalized_shape, shape, kwargs):
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    ours = _layer_norm_with_affine(gn.LayerNorm(normalized_shape, dtype=np.float64, **kwargs))
+    theirs = torch.nn.LayerNorm(normalized_shape, dtype=torch.float64, **kwargs)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data))
+        if ours.bias is not None:
+            theirs.bias.copy_(torch.from_numpy(ours.bias.data))
+    x, dy = rng.normal(1.0, 2.0, size=shape), rng.normal(size=shape)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = theirs(xt)
+    yt.backward(torch.from_numpy(dy))
+    tol = dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours(x), yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(ours.backward(dy), xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), **tol)
+    if ours.bias is not None:
+        np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), **tol)
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, 4), t=st.integers(1, 4), d=st.integers(2, 6), bias=st.booleans())
+def test_layer_norm_gradcheck_random_shapes(n, t, d, bias):
+    layer = _layer_norm_with_affine(gn.LayerNorm(d, bias=bias, dtype=np.float64))
+    assert gradcheck(layer, np.random.default_rng(d).normal(size=(n, t, d))).ok
+
+
+def test_layer_norm_without_affine_and_in_eval_mode():
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    ln = gn.LayerNorm(4, elementwise_affine=False, dtype=np.float64)
+    y = ln(x)
+    np.testing.assert_allclose(y.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(ln.eval()(x), y)
+    assert ln.parameters() == []
+    assert gradcheck(ln.train(), x).ok
+
+
+def test_layer_norm_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, \.\.\., 4\), got \(2, 3\)"):
+        gn.LayerNorm(4)(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="normalized_shape"):
+        gn.LayerNorm(0)
+    with pytest.raises(TypeError, match="bias"):
+        gn.LayerNorm(3, bias="no")

@@ -5,6 +5,8 @@ in its docstring. Images are NCHW; class labels are int64.
 
 - ``tutorial``, ``xor``, ``spirals``, ``moons``: small synthetic sets, generated.
 - ``digits``: 1,797 8x8 handwritten digits, shipped inside the package.
+- ``shakespeare``: Tiny Shakespeare (1.1M characters), shipped; ``CharTokenizer``,
+  and ``windows``/``random_batch``/``sequential_windows`` to train language models.
 - ``mnist``, ``fashion_mnist``: 28x28 images from IDX files found on disk or
   downloaded (``download=True``); ``read_idx`` reads any IDX file.
 - ``train_test_split``, ``one_hot``, ``standardize``: preparing data.
@@ -23,6 +25,7 @@ from glassnet.datasets.download import ChecksumError, DownloadError, download_fi
 from glassnet.datasets.idx import read_idx
 from glassnet.datasets.idx_sets import FASHION_MNIST_CLASSES, fashion_mnist, mnist
 from glassnet.datasets.shipped import digits
+from glassnet.datasets.text import CharTokenizer, random_batch, sequential_windows, shakespeare, windows
 from glassnet.datasets.toy import moons, spirals, tutorial, xor
 from glassnet.datasets.utils import one_hot, standardize, train_test_split
 
@@ -32,6 +35,11 @@ __all__ = [
     "spirals",
     "moons",
     "digits",
+    "shakespeare",
+    "CharTokenizer",
+    "windows",
+    "random_batch",
+    "sequential_windows",
     "mnist",
     "fashion_mnist",
     "FASHION_MNIST_CLASSES",

@@ -42,11 +42,12 @@ def expect_ndim(layer: Any, x: np.ndarray, ndim: int, layout: str) -> None:
 
 # -- arrays of a layer rebuilt from a file ------------------------------------
 # While ``placeholder_arrays`` is active (glassnet.load uses it), the two
-# functions below return zero-stride views that hold no memory, in place of
-# real arrays: a layer is built from its config without allocating anything,
-# its arrays' shapes are compared with the file's, and only then are the
-# file's arrays read in. The total size they describe is capped by what the
-# file holds, so a config asking for a huge layer fails before any allocation.
+# functions below return zero-filled placeholders instead of drawing weights
+# or filling constants: ``np.zeros``, whose pages the system maps only when
+# first written, so they cost no memory unless a constructor writes into
+# them. Their total size is capped by what the file holds, so a config asking
+# for a huge layer fails before anything is allocated; the layer's arrays are
+# then compared with the file's, and only then are the file's arrays read in.
 class _Budget:
     def __init__(self, nbytes: int) -> None:
         self.left, self.total = nbytes, nbytes
@@ -76,7 +77,7 @@ def _placeholder(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
             f"({nbytes} bytes) its arrays would take more than the {budget.total} bytes the file stores"
         )
     budget.left -= nbytes
-    return np.broadcast_to(np.zeros((), dtype=dtype), shape)  # read-only, no memory of its own
+    return np.zeros(shape, dtype=dtype)  # writable (a constructor may set values), untouched pages cost nothing
 
 
 def new_array(shape: int | tuple[int, ...], dtype: Any, fill: float = 0.0) -> np.ndarray:

@@ -27,7 +27,9 @@ class Linear(Module):
         dtype: float32 (default) or float64.
 
     Shape:
-        x: (N, in_features) -> y: (N, out_features).
+        x: (N, in_features) -> y: (N, out_features); as in PyTorch, any
+        leading axes are batch axes: (N, *, in_features) -> (N, *, out_features),
+        e.g. (N, T, F) sequences, with the same W for every position.
         weight: (in_features, out_features); bias: (out_features,).
         PyTorch stores (out_features, in_features): transpose when comparing.
 
@@ -35,6 +37,8 @@ class Linear(Module):
         dx = dy @ W.T
         dW = x.T @ dy
         db = dy.sum(axis=0)
+        (for more than 2 axes, x and dy are first viewed as 2-D matrices with
+        one row per position, (N*T, F), so dW sums over every position)
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -65,16 +69,22 @@ class Linear(Module):
         self._x: np.ndarray | None = None
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:
-        if x.ndim != 2 or x.shape[1] != self.in_features:
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"{name} has shape {x.shape}, but the model's first layer ({self!r}) expects (N, {self.in_features})"
+                + (f" or (N, ..., {self.in_features})" if x.ndim > 2 else "")
             )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            expect_ndim(self, x, 2, f"(N, {self.in_features})")
-            raise ValueError(f"Linear.forward expected input of shape (N, {self.in_features}), got {x.shape}")
-        y = x @ self.weight.data
+        if not isinstance(x, np.ndarray) or x.ndim < 2 or x.shape[-1] != self.in_features:
+            if not isinstance(x, np.ndarray):
+                expect_ndim(self, x, 2, f"(N, {self.in_features})")  # raises the TypeError
+            more = f" or (N, ..., {self.in_features})" if x.ndim > 2 else ""
+            raise ValueError(f"Linear.forward expected input of shape (N, {self.in_features}){more}, got {x.shape}")
+        if x.ndim > 2:  # one 2-D product over every position: faster than a batched matmul
+            y = (x.reshape(-1, self.in_features) @ self.weight.data).reshape(*x.shape[:-1], self.out_features)
+        else:
+            y = x @ self.weight.data
         if self.bias is not None:
             y += self.bias.data
         self._x = x if self.training else None
@@ -84,6 +94,14 @@ class Linear(Module):
         x = self._x
         if x is None:
             raise missing_cache(self)
+        if x.ndim > 2:  # sequences: every position is a row of one matrix product
+            x = x.reshape(-1, self.in_features)
+            dy = dy.reshape(-1, self.out_features)
+            dx = self._backward_2d(x, dy)
+            return None if dx is None else dx.reshape(*self._x.shape)  # type: ignore[return-value, union-attr]
+        return self._backward_2d(x, dy)
+
+    def _backward_2d(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
         self.weight.grad += x.T @ dy
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=0)

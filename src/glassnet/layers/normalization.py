@@ -1,4 +1,6 @@
-"""Batch normalisation: BatchNorm1d on (N, C) and BatchNorm2d on (N, C, H, W).
+"""Normalisation: BatchNorm1d on (N, C), BatchNorm2d on (N, C, H, W), LayerNorm on (N, ..., D).
+
+BatchNorm:
 
 Both share one implementation that views the input as (N, C, L), with L = 1
 for (N, C) and L = H*W for images, and reduces over the N and L axes: every
@@ -30,7 +32,7 @@ from glassnet._checks import check_dtype, in_range, positive_float, positive_int
 from glassnet.layers._base import missing_cache, new_array
 from glassnet.module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
 def _channel_sum(a: np.ndarray) -> np.ndarray:
@@ -232,3 +234,126 @@ class BatchNorm2d(_BatchNorm):
     """
 
     _layouts = {4: "(N, C, H, W)"}
+
+
+class LayerNorm(Module):
+    """Layer normalisation (Ba et al., 2016): every sample normalised over its last axes.
+
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta``, with mean and (biased)
+    var taken over the trailing ``normalized_shape`` axes of each position, so
+    unlike BatchNorm it is the same in training and eval mode and keeps no
+    running statistics. PyTorch's ``nn.LayerNorm``.
+
+    Args:
+        normalized_shape: the trailing shape to normalise over, an int D or a tuple.
+        eps: added to the variance before the square root.
+        bias: learn ``beta`` (GPTs often go without).
+        elementwise_affine: learn ``gamma`` (and ``beta``); off, y = xhat.
+        dtype: float32 (default) or float64, of the parameters.
+
+    Shape:
+        x: (*, *normalized_shape), e.g. (N, T, D) -> y: same.
+        weight (gamma), bias (beta): normalized_shape.
+
+    Backward (dy = dL/dy; per position, over the m = prod(normalized_shape) values):
+        dbeta  = sum over positions of dy
+        dgamma = sum over positions of dy * xhat
+        dxhat  = dy * gamma
+        dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+        (BatchNorm's derivation in the module docstring, with the statistics
+        taken along the row instead of down the batch)
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> gn.LayerNorm(2)(np.array([[1.0, 3.0], [10.0, 30.0]], dtype=np.float32)).round(3)
+        array([[-1.,  1.],
+               [-1.,  1.]], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...] | list[int],
+        eps: float = 1e-5,
+        bias: bool = True,
+        elementwise_affine: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if not isinstance(normalized_shape, (tuple, list)) else tuple(normalized_shape)
+        if not shape:
+            raise ValueError(f"normalized_shape must name at least one axis. Received: normalized_shape={shape!r}")
+        self.normalized_shape = tuple(positive_int(d, "normalized_shape") for d in shape)
+        self.eps = positive_float(eps, "eps")
+        for name, flag in (("bias", bias), ("elementwise_affine", elementwise_affine)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False. Received: {name}={flag!r}")
+        self.dtype = check_dtype(dtype)
+        self.weight = Parameter(new_array(self.normalized_shape, self.dtype, 1.0)) if elementwise_affine else None
+        self.bias = Parameter(new_array(self.normalized_shape, self.dtype)) if elementwise_affine and bias else None
+        self._m = math.prod(self.normalized_shape)
+        self._xhat: np.ndarray | None = None
+        self._inv_std: np.ndarray | None = None
+
+    def _check(self, x: np.ndarray, what: str) -> None:
+        k = len(self.normalized_shape)
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{what} expected a numpy array. Received: {type(x).__name__}")
+        if x.ndim <= k or tuple(x.shape[-k:]) != self.normalized_shape:
+            dims = ", ".join(map(str, self.normalized_shape))
+            raise ValueError(f"{what} expected input of shape (N, ..., {dims}), got {x.shape}")
+
+    def check_input(self, x: np.ndarray, name: str = "x") -> None:
+        self._check(x, name)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(input_shape)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check(x, "LayerNorm.forward")
+        x2 = x.reshape(-1, self._m)
+        xhat = x2 - x2.mean(axis=1, keepdims=True)  # x - mu, normalised in place below
+        var = np.einsum("ij,ij->i", xhat, xhat) / self._m  # biased, as PyTorch normalises
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        xhat *= inv_std[:, None]
+        if self.training:
+            self._xhat, self._inv_std = xhat, inv_std
+        else:
+            self._xhat = self._inv_std = None
+        if self.weight is None:
+            return xhat.reshape(x.shape).copy() if self.training else xhat.reshape(x.shape)  # the cache stays private
+        y = xhat * self.weight.data.reshape(-1)
+        if self.bias is not None:
+            y += self.bias.data.reshape(-1)
+        return y.reshape(x.shape)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        xhat, inv_std = self._xhat, self._inv_std
+        if xhat is None or inv_std is None:
+            raise missing_cache(self)
+        if dy.size != xhat.size:
+            raise ValueError(f"LayerNorm.backward expected dy of the output's shape, got {dy.shape}")
+        dy2 = dy.reshape(xhat.shape)
+        if self.weight is not None:
+            self.weight.grad += np.einsum("ij,ij->j", dy2, xhat).reshape(self.normalized_shape)
+            if self.bias is not None:
+                self.bias.grad += dy2.sum(axis=0).reshape(self.normalized_shape)
+            dxhat = dy2 * self.weight.data.reshape(-1)
+        else:
+            dxhat = dy2.copy()
+        if not self.input_grad:
+            return None  # type: ignore[return-value]  # see Module.set_input_grad
+        # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), per row, in place
+        proj = np.einsum("ij,ij->i", dxhat, xhat) / self._m
+        dxhat -= dxhat.mean(axis=1, keepdims=True)
+        dxhat -= xhat * proj[:, None]
+        dxhat *= inv_std[:, None]
+        return dxhat.reshape(dy.shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "normalized_shape": list(self.normalized_shape),
+            "eps": self.eps,
+            "bias": self.bias is not None,
+            "elementwise_affine": self.weight is not None,
+            "dtype": self.dtype.name,
+        }

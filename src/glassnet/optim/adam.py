@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import in_range, positive_float, real
+from glassnet._checks import positive_float
 from glassnet.module import Parameter
-from glassnet.optim.optimizer import Optimizer
+from glassnet.optim.optimizer import Optimizer, beta_pair, non_negative
 
 __all__ = ["Adam"]
 
@@ -28,7 +28,7 @@ class Adam(Optimizer):
     The two bias corrections undo the pull of m0 = v0 = 0 towards zero in early steps.
 
     Args:
-        params: parameters to update.
+        params: parameters to update, or parameter groups (see Optimizer).
         lr: learning rate, > 0.
         betas: (beta1, beta2), each in [0, 1).
         eps: added to the denominator, > 0.
@@ -41,45 +41,41 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter] | Iterable[dict[str, Any]],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2). Received: betas={betas!r}")
-        self.betas = (in_range(betas[0], "betas[0]", 0.0, 1.0), in_range(betas[1], "betas[1]", 0.0, 1.0))
+        self.betas = beta_pair(betas, "betas")
         self.eps = positive_float(eps, "eps")
-        self.weight_decay = real(weight_decay, "weight_decay")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0. Received: weight_decay={weight_decay!r}")
+        self.weight_decay = non_negative(weight_decay, "weight_decay")
+        defaults = {"betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+        checks = {"betas": beta_pair, "eps": positive_float, "weight_decay": non_negative}
+        super().__init__(params, lr, defaults, checks)
         self.m: list[np.ndarray] = [np.zeros_like(p.data) for p in self.params]
         self.v: list[np.ndarray] = [np.zeros_like(p.data) for p in self.params]
 
-    def step(self) -> None:
-        self.steps += 1
-        beta1, beta2 = self.betas
-        self._step_size = self.lr / (1 - beta1**self.steps)
-        self._sqrt_bc2 = math.sqrt(1 - beta2**self.steps)
-        for i, p in enumerate(self.params):
-            self._update(i, p)
-
     def _update(self, i: int, p: Parameter) -> None:
-        beta1, beta2 = self.betas
+        group = self.group(i)
         g = p.grad
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        self._adam(i, p, g, group)
+
+    def _adam(self, i: int, p: Parameter, g: np.ndarray, group: dict[str, Any]) -> None:
+        """The moment updates and the step, from gradient ``g``."""
+        beta1, beta2 = group["betas"]
+        t = self.steps
         m, v = self.m[i], self.v[i]
         m *= beta1
         m += (1 - beta1) * g
         v *= beta2
         v += (1 - beta2) * (g * g)
         denom = np.sqrt(v)
-        denom /= self._sqrt_bc2
-        denom += self.eps
-        p.data -= self._step_size * (m / denom)
+        denom /= math.sqrt(1 - beta2**t)
+        denom += group["eps"]
+        p.data -= (group["lr"] / (1 - beta1**t)) * (m / denom)
 
     def _state_lists(self) -> dict[str, list[Any]]:
         return {"m": self.m, "v": self.v}

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import in_range, positive_float, real
+from glassnet._checks import in_range, positive_float
 from glassnet.module import Parameter
-from glassnet.optim.optimizer import Optimizer
+from glassnet.optim.optimizer import Optimizer, non_negative
 
 __all__ = ["RMSprop"]
 
@@ -26,7 +26,7 @@ class RMSprop(Optimizer):
         else:         p = p - lr * d
 
     Args:
-        params: parameters to update.
+        params: parameters to update, or parameter groups (see Optimizer).
         lr: learning rate, > 0.
         alpha: smoothing constant in [0, 1).
         eps: added to the denominator, > 0.
@@ -40,39 +40,45 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter] | Iterable[dict[str, Any]],
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
         self.alpha = in_range(alpha, "alpha", 0.0, 1.0)
         self.eps = positive_float(eps, "eps")
-        self.momentum = real(momentum, "momentum")
-        if self.momentum < 0:
-            raise ValueError(f"momentum must be >= 0. Received: momentum={momentum!r}")
-        self.weight_decay = real(weight_decay, "weight_decay")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0. Received: weight_decay={weight_decay!r}")
+        self.momentum = non_negative(momentum, "momentum")
+        self.weight_decay = non_negative(weight_decay, "weight_decay")
+        defaults = {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum, "weight_decay": self.weight_decay}
+        checks = {
+            "alpha": lambda v, name: in_range(v, name, 0.0, 1.0),
+            "eps": positive_float,
+            "momentum": non_negative,
+            "weight_decay": non_negative,
+        }
+        super().__init__(params, lr, defaults, checks)
         self.square_avg: list[np.ndarray] = [np.zeros_like(p.data) for p in self.params]
-        self.velocity: list[np.ndarray | None] = [np.zeros_like(p.data) if self.momentum else None for p in self.params]
+        self.velocity: list[np.ndarray | None] = [
+            np.zeros_like(p.data) if self.group(i)["momentum"] else None for i, p in enumerate(self.params)
+        ]
 
     def _update(self, i: int, p: Parameter) -> None:
+        group = self.group(i)
         g = p.grad
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
         s = self.square_avg[i]
-        s *= self.alpha
-        s += (1 - self.alpha) * (g * g)
-        d = g / (np.sqrt(s) + self.eps)
+        s *= group["alpha"]
+        s += (1 - group["alpha"]) * (g * g)
+        d = g / (np.sqrt(s) + group["eps"])
         b = self.velocity[i]
         if b is not None:
-            b *= self.momentum
+            b *= group["momentum"]
             b += d
             d = b
-        p.data -= self.lr * d
+        p.data -= group["lr"] * d
 
     def _state_lists(self) -> dict[str, list[Any]]:
         return {"square_avg": self.square_avg, "velocity": self.velocity}

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import real
 from glassnet.module import Parameter
-from glassnet.optim.optimizer import Optimizer
+from glassnet.optim.optimizer import Optimizer, non_negative
 
 __all__ = ["SGD"]
 
@@ -30,7 +29,7 @@ class SGD(Optimizer):
     (d_weights being -dL/dW).
 
     Args:
-        params: parameters to update (``model.parameters()``).
+        params: parameters to update (``model.parameters()``), or parameter groups (see Optimizer).
         lr: learning rate, > 0.
         momentum: in [0, 1); 0.9 is usual.
         nesterov: use Nesterov momentum (needs momentum > 0).
@@ -43,37 +42,37 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter] | Iterable[dict[str, Any]],
         lr: float,
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        self.momentum = real(momentum, "momentum")
-        if self.momentum < 0:
-            raise ValueError(f"momentum must be >= 0. Received: momentum={momentum!r}")
-        self.weight_decay = real(weight_decay, "weight_decay")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0. Received: weight_decay={weight_decay!r}")
+        self.momentum = non_negative(momentum, "momentum")
+        self.weight_decay = non_negative(weight_decay, "weight_decay")
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0. Received: momentum=0")
         self.nesterov = bool(nesterov)
+        defaults = {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+        checks = {"momentum": non_negative, "weight_decay": non_negative, "nesterov": lambda v, _: bool(v)}
+        super().__init__(params, lr, defaults, checks)
         self.velocity: list[np.ndarray | None] = [None] * len(self.params)
 
     def _update(self, i: int, p: Parameter) -> None:
+        group = self.group(i)
         g = p.grad
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
-        if self.momentum:
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        momentum = group["momentum"]
+        if momentum:
             b = self.velocity[i]
             if b is None:
                 b = self.velocity[i] = g.copy()
             else:
-                b *= self.momentum
+                b *= momentum
                 b += g
-            g = g + self.momentum * b if self.nesterov else b
-        p.data -= self.lr * g
+            g = g + momentum * b if group["nesterov"] else b
+        p.data -= group["lr"] * g
 
     def _state_lists(self) -> dict[str, list[Any]]:
         return {"velocity": self.velocity}

@@ -1,0 +1,391 @@
+"""Export a glassnet model to ONNX, the exchange format onnxruntime, browsers and phones run.
+
+``export(model, path, input_shape)`` writes one ``.onnx`` file: a graph at
+opset 17 and IR version 8 (pinned, because ``onnx.helper.make_model``
+defaults to the newest of both, which older runtimes refuse), with a dynamic
+batch axis named "N", an input named "input" and an output named "output".
+The graph computes in float32, whatever the model's dtype.
+
+Each layer class has a converter: a function ``(graph, layer, x, shape) ->
+name`` that adds the layer's ONNX nodes to ``graph``, reading the tensor named
+``x`` (of ``shape``, batch axis first), and returns the name of its output.
+The converters live in a registry, so a new layer needs one function::
+
+    @register_converter(MyLayer)
+    def _my_layer(graph, layer, x, shape):
+        return graph.node("Relu", [x])
+
+How each layer maps (the layer's forward math is in its own docstring):
+
+    Linear      Gemm(x, W, b) for (N, F) input, MatMul + Add otherwise (W is (in, out), so no transpose)
+    Conv2d      Conv, pads (pH, pW, pH, pW); weight is already (C_out, C_in, kH, kW)
+    MaxPool2d, AvgPool2d   MaxPool / AveragePool, no padding (floor mode)
+    BatchNorm1d, BatchNorm2d   BatchNormalization with the running statistics (eval mode)
+    Sigmoid, Tanh, ReLU, LeakyReLU, ELU   their ONNX namesakes
+    GELU        x * 0.5 * (1 + Erf(x / sqrt 2)); "tanh": x * 0.5 * (1 + Tanh(sqrt(2/pi) (x + 0.044715 x³)))
+    Softmax     Softmax(axis): since opset 13 it normalises along that one axis, as glassnet does
+    Flatten     Flatten(axis=1)
+    Dropout, Identity   Identity (Dropout is the identity in eval mode)
+    Sequential  its layers in order
+
+A layer with no converter is refused with an error naming it and its place
+in the model. ``onnx`` and ``onnxruntime`` are optional: ``pip install "glassnet[onnx]"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassnet.layers import (
+    ELU,
+    GELU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from glassnet.module import Module, Sequential
+
+__all__ = ["export", "to_onnx", "register_converter", "converters", "Graph", "OPSET", "IR_VERSION"]
+
+OPSET = 17
+IR_VERSION = 8
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+BATCH_AXIS = "N"
+
+Converter = Callable[["Graph", Any, str, tuple[int, ...]], str]
+_CONVERTERS: dict[type[Module], Converter] = {}
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError('ONNX export needs the onnx package: pip install "glassnet[onnx]"') from None
+    return onnx
+
+
+def register_converter(cls: type[Module]) -> Callable[[Converter], Converter]:
+    """Decorator: make ``fn(graph, layer, x, shape) -> output name`` the converter of layer class ``cls``.
+
+    ``shape`` is the input's shape with a batch of 1; ``layer.output_shape(shape)``
+    gives the output's. Registering a class a second time replaces its converter.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Module)):
+        raise TypeError(f"register_converter expects a glassnet Module class. Received: cls={cls!r}")
+
+    def add(fn: Converter) -> Converter:
+        _CONVERTERS[cls] = fn
+        return fn
+
+    return add
+
+
+def converters() -> dict[str, Converter]:
+    """The registered converters, by layer class name."""
+    return {cls.__name__: fn for cls, fn in _CONVERTERS.items()}
+
+
+class Graph:
+    """An ONNX graph under construction: nodes and float32 initializers, with unique names."""
+
+    def __init__(self) -> None:
+        self.onnx = _onnx()
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._counts: dict[str, int] = {}
+        self.path = "model"  # where in the model the layer being converted sits, for errors
+
+    def name(self, hint: str) -> str:
+        """A fresh tensor or node name starting with ``hint``."""
+        n = self._counts.get(hint, 0)
+        self._counts[hint] = n + 1
+        return f"{hint}_{n}"
+
+    def constant(self, value: Any, hint: str) -> str:
+        """Add ``value`` as a float32 initializer; returns its name."""
+        array = np.ascontiguousarray(value, dtype=np.float32)
+        name = self.name(hint)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name=name))
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], **attributes: Any) -> str:
+        """Add one node of type ``op``; returns the name of its (single) output."""
+        out = self.name(op.lower())
+        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [out], name=self.name(op), **attributes))
+        return out
+
+    def convert(self, layer: Module, x: str, shape: tuple[int, ...], where: str = "") -> str:
+        """Add ``layer``'s nodes reading ``x``; ``where`` names its place below the current one."""
+        outer = self.path
+        self.path = f"{outer}.{where}" if where else outer
+        try:
+            fn = _CONVERTERS.get(type(layer))
+            if fn is None:
+                known = ", ".join(sorted(converters()))
+                raise ValueError(
+                    f"cannot export {type(layer).__name__} (at {self.path}) to ONNX: there is no converter for it. "
+                    f"Layers that export: {known}. Add one with glassnet.onnx.register_converter({type(layer).__name__})"
+                )
+            return fn(self, layer, x, shape)
+        finally:
+            self.path = outer
+
+
+# -- converters ---------------------------------------------------------------
+@register_converter(Sequential)
+def _sequential(graph: Graph, model: Sequential, x: str, shape: tuple[int, ...]) -> str:
+    for i, layer in enumerate(model.layers):
+        x = graph.convert(layer, x, shape, f"layers[{i}]")
+        shape = layer.output_shape(shape)
+    return x
+
+
+@register_converter(Linear)
+def _linear(graph: Graph, layer: Linear, x: str, shape: tuple[int, ...]) -> str:
+    W = graph.constant(layer.weight.data, "weight")  # (in, out): x @ W needs no transpose
+    b = None if layer.bias is None else graph.constant(layer.bias.data, "bias")
+    if len(shape) == 2:  # Gemm: y = x @ W + b in one node
+        return graph.node("Gemm", [x, W] if b is None else [x, W, b])
+    y = graph.node("MatMul", [x, W])  # MatMul broadcasts over the leading axes, as x @ W does
+    return y if b is None else graph.node("Add", [y, b])
+
+
+@register_converter(Conv2d)
+def _conv2d(graph: Graph, layer: Conv2d, x: str, shape: tuple[int, ...]) -> str:
+    inputs = [x, graph.constant(layer.weight.data, "weight")]
+    if layer.bias is not None:
+        inputs.append(graph.constant(layer.bias.data, "bias"))
+    (pH, pW) = layer.padding
+    return graph.node(
+        "Conv",
+        inputs,
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.stride),
+        pads=[pH, pW, pH, pW],  # (top, left, bottom, right)
+    )
+
+
+@register_converter(MaxPool2d)
+def _maxpool2d(graph: Graph, layer: MaxPool2d, x: str, shape: tuple[int, ...]) -> str:
+    return graph.node("MaxPool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
+
+
+@register_converter(AvgPool2d)
+def _avgpool2d(graph: Graph, layer: AvgPool2d, x: str, shape: tuple[int, ...]) -> str:
+    return graph.node("AveragePool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
+
+
+@register_converter(BatchNorm1d)
+@register_converter(BatchNorm2d)
+def _batchnorm(graph: Graph, layer: BatchNorm1d | BatchNorm2d, x: str, shape: tuple[int, ...]) -> str:
+    c = layer.num_features
+    gamma = np.ones(c) if layer.weight is None else layer.weight.data
+    beta = np.zeros(c) if layer.bias is None else layer.bias.data
+    inputs = [
+        x,
+        graph.constant(gamma, "scale"),
+        graph.constant(beta, "shift"),
+        graph.constant(layer.running_mean, "running_mean"),
+        graph.constant(layer.running_var, "running_var"),
+    ]
+    return graph.node("BatchNormalization", inputs, epsilon=float(layer.eps))
+
+
+def _simple(op: str) -> Converter:
+    def convert(graph: Graph, layer: Module, x: str, shape: tuple[int, ...]) -> str:
+        return graph.node(op, [x])
+
+    return convert
+
+
+for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu"), (Identity, "Identity"), (Dropout, "Identity")):
+    register_converter(_cls)(_simple(_op))
+
+
+@register_converter(LeakyReLU)
+def _leaky_relu(graph: Graph, layer: LeakyReLU, x: str, shape: tuple[int, ...]) -> str:
+    return graph.node("LeakyRelu", [x], alpha=float(layer.negative_slope))
+
+
+@register_converter(ELU)
+def _elu(graph: Graph, layer: ELU, x: str, shape: tuple[int, ...]) -> str:
+    return graph.node("Elu", [x], alpha=float(layer.alpha))
+
+
+@register_converter(GELU)
+def _gelu(graph: Graph, layer: GELU, x: str, shape: tuple[int, ...]) -> str:
+    # opset 17 has no Gelu node (it came in 20): build y = x * Phi(x) from Erf or Tanh
+    if layer.approximate == "tanh":
+        cube = graph.node("Mul", [graph.node("Mul", [x, x]), x])
+        inner = graph.node("Add", [x, graph.node("Mul", [cube, graph.constant(0.044715, "c")])])
+        t = graph.node("Tanh", [graph.node("Mul", [inner, graph.constant(math.sqrt(2.0 / math.pi), "c")])])
+    else:
+        t = graph.node("Erf", [graph.node("Mul", [x, graph.constant(1.0 / math.sqrt(2.0), "c")])])
+    cdf = graph.node("Mul", [graph.node("Add", [t, graph.constant(1.0, "c")]), graph.constant(0.5, "c")])
+    return graph.node("Mul", [x, cdf])
+
+
+@register_converter(Softmax)
+def _softmax(graph: Graph, layer: Softmax, x: str, shape: tuple[int, ...]) -> str:
+    return graph.node("Softmax", [x], axis=int(layer.axis))
+
+
+@register_converter(Flatten)
+def _flatten(graph: Graph, layer: Flatten, x: str, shape: tuple[int, ...]) -> str:
+    return graph.node("Flatten", [x], axis=1)
+
+
+# -- the model ------------------------------------------------------------------
+def _input_shape(model: Module, input_shape: Sequence[int] | None) -> tuple[int, ...]:
+    if input_shape is None:
+        recorded = (getattr(model, "metadata", None) or {}).get("input_shape")
+        if recorded is None:
+            raise ValueError("input_shape is needed (without the batch axis, e.g. (1, 28, 28)): the model records none")
+        input_shape = recorded
+    try:
+        shape = tuple(int(d) for d in input_shape)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"input_shape must be a sequence of sizes, e.g. (1, 28, 28). Received: {input_shape!r}"
+        ) from None
+    if not shape or min(shape) <= 0:
+        raise ValueError(f"input_shape must hold positive sizes, without the batch axis. Received: {input_shape!r}")
+    return shape
+
+
+def to_onnx(model: Module, input_shape: Sequence[int] | None = None) -> Any:
+    """The ``onnx.ModelProto`` of ``model`` (in eval mode), checked with ``onnx.checker.check_model(full_check=True)``.
+
+    Args:
+        model: a glassnet Module (usually a Sequential) whose layers all have converters.
+        input_shape: one sample's shape, without the batch axis, e.g. (1, 28, 28);
+            None takes ``model.metadata["input_shape"]`` (recorded by ``glassnet train``).
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"export expects a glassnet Module. Received: {type(model).__name__}")
+    shape = (1, *_input_shape(model, input_shape))
+    model.check_input(np.zeros(shape, dtype=np.float32), "input_shape")
+    out_shape = model.output_shape(shape)
+    graph = Graph()
+    onnx = graph.onnx
+    y = graph.convert(model, INPUT_NAME, shape)
+    if graph.nodes and graph.nodes[-1].output[0] == y:
+        graph.nodes[-1].output[0] = OUTPUT_NAME  # the last node writes the graph's output directly
+    else:  # a model that computes nothing (Identity, an empty Sequential) still needs a node
+        graph.nodes.append(onnx.helper.make_node("Identity", [y], [OUTPUT_NAME], name="Identity_output"))
+    float32 = onnx.TensorProto.FLOAT
+    g = onnx.helper.make_graph(
+        graph.nodes,
+        "glassnet",
+        [onnx.helper.make_tensor_value_info(INPUT_NAME, float32, [BATCH_AXIS, *shape[1:]])],
+        [onnx.helper.make_tensor_value_info(OUTPUT_NAME, float32, [BATCH_AXIS, *out_shape[1:]])],
+        initializer=graph.initializers,
+    )
+    from glassnet import __version__
+
+    proto = onnx.helper.make_model(
+        g,
+        opset_imports=[onnx.helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="glassnet",
+        producer_version=__version__,
+    )
+    metadata = getattr(model, "metadata", None) or {}
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), json.dumps(value)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def export(model: Module, path: str | os.PathLike[str], input_shape: Sequence[int] | None = None) -> Any:
+    """Write ``model`` to the ONNX file ``path`` (opset 17, IR 8, dynamic batch axis); returns the ModelProto.
+
+    The write is atomic (a temporary file in the same folder, renamed over
+    ``path``): on any error the previous file at ``path`` is left as it was.
+
+    Args:
+        model: the model; exported as in eval mode (BatchNorm's running statistics, no Dropout).
+        path: the file to write, conventionally ``*.onnx``.
+        input_shape: one sample's shape without the batch axis, e.g. (1, 28, 28);
+            None takes ``model.metadata["input_shape"]``.
+
+    Raises:
+        ValueError: a layer has no converter (the message names it), or input_shape does not fit the model.
+        FileNotFoundError, PermissionError, OSError: the file can't be written (missing or read-only folder, full disk).
+        ImportError: onnx is not installed.
+
+    Example:
+        >>> import os, tempfile, numpy as np, glassnet as gn, onnxruntime as ort
+        >>> model = gn.Sequential(gn.Linear(4, 8, rng=0), gn.GELU(), gn.Linear(8, 3, rng=1), gn.Softmax())
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = gn.onnx.export(model, os.path.join(folder, "model.onnx"), input_shape=(4,))
+        ...     session = ort.InferenceSession(os.path.join(folder, "model.onnx"), providers=["CPUExecutionProvider"])
+        >>> x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+        >>> (y,) = session.run(None, {"input": x})
+        >>> bool(np.abs(y - model.predict(x)).max() < 1e-5)
+        True
+    """
+    proto = to_onnx(model, input_shape)
+    write_atomic(path, proto.SerializeToString())
+    return proto
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    Errors name the file and say what is wrong; the previous file is never touched before the rename.
+    """
+    target = Path(os.fspath(path))
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: the folder {folder} does not exist")
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write {target}: it is a folder")
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except PermissionError as err:
+        _remove(tmp_name)
+        raise PermissionError(f"cannot write {target}: no permission to write in the folder {folder}") from err
+    except OSError as err:
+        _remove(tmp_name)
+        reason = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        raise OSError(f"cannot write {target}: {reason}; any previous file is unchanged") from err
+    except BaseException:
+        _remove(tmp_name)
+        raise
+
+
+def _remove(name: str | None) -> None:
+    if name is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
