@@ -138,8 +138,30 @@ def as_rng(rng: Any) -> np.random.Generator:
     raise TypeError(f"rng must be a numpy Generator, an int seed or None. Received: rng={short(rng)}")
 
 
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters, for echoing in error messages."""
+    text = " ".join(repr(value).split())  # one line, even for an array's repr
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool; anything but True, False (or a NumPy bool) is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False. Received: {name}={shorten(value)}")
+    return bool(value)
+
+
 def as_data(x: Any, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
-    """User data as a non-empty, finite, numeric array (cast to ``dtype`` if given)."""
+    """User data as a non-empty, finite, real array of integers or floats (cast to ``dtype`` if given).
+
+    Masked arrays are refused (their mask would be silently ignored), and so are
+    bool, complex, timedelta64, datetime64, string and object data.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must be a plain numpy array, not a masked array: its mask would be ignored. "
+            f"Fill or drop the masked values first (e.g. {name}.filled(0)). Received: {name}={shorten(x)}"
+        )
     if isinstance(x, np.ndarray):
         arr = x
     else:
@@ -149,15 +171,44 @@ def as_data(x: Any, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
             raise TypeError(
                 f"{name} must be a numeric array. Received: {name} of type {type(x).__name__} ({err})"
             ) from None
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be a real numeric array. Received: {name} with dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":  # timedelta64 counts as a NumPy number, but isn't data to learn from
+        raise TypeError(
+            f"{name} must be a real numeric array (integers or floats). "
+            f"Received: {name} with dtype {arr.dtype}: {shorten(arr)}"
+        )
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample. Received: {name} with shape {arr.shape}")
-    # A NaN or inf makes x·x NaN or inf, so one fast BLAS product clears the usual
-    # case; only a non-finite result (bad values, or an overflow) needs the full check.
-    if arr.dtype.kind == "f" and not np.isfinite(np.vdot(arr, arr)) and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not all_finite(arr):
         bad = int(arr.size - np.isfinite(arr).sum())
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); clean or impute them first")
-    if dtype is not None and arr.dtype != dtype:
-        arr = arr.astype(dtype)
-    return arr
+    return arr if dtype is None else cast_data(arr, dtype, name)
+
+
+def cast_data(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``arr`` (checked by ``as_data``) cast to ``dtype``, refusing values that overflow it.
+
+    The check runs after the cast: 1e300 is finite in float64 but inf in float32.
+    """
+    dtype = np.dtype(dtype)
+    if arr.dtype == dtype:
+        return arr
+    with np.errstate(over="ignore"):  # an overflow is reported below, with the argument's name
+        out = arr.astype(dtype)
+    if dtype.kind == "f" and not all_finite(out):
+        bad = int(out.size - np.isfinite(out).sum())
+        limit = float(np.finfo(dtype).max)
+        raise ValueError(
+            f"{name} holds {bad} value(s) too large for {dtype} (|value| > {limit:.3g}), such as "
+            f"{float(arr[~np.isfinite(out)][0])!r}; scale the data, or use a float64 model"
+        )
+    return out
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """Whether every value of the float array ``arr`` is finite (no NaN, no inf)."""
+    # A NaN or inf makes x·x NaN or inf, so one fast BLAS product clears the usual
+    # case; only a non-finite result (bad values, or an overflow) needs the full check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.vdot(arr, arr)):
+            return True
+    return bool(np.isfinite(arr).all())

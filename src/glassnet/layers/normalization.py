@@ -49,6 +49,7 @@ class _BatchNorm(Module):
     """The shared implementation; subclasses set the accepted input layouts."""
 
     buffer_names = ("running_mean", "running_var")
+    batch_statistics = True  # fit never hands it a one-sample batch (see glassnet.training.fit)
     _layouts: dict[int, str] = {}
 
     def __init__(
