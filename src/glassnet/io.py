@@ -18,8 +18,8 @@ to the file, whatever the file says:
 * the archive is checked first (``glassnet._archive``): a regular file, stored
   entries that don't overlap, a header of at most 16 MiB nesting at most 256
   levels, and arrays whose total size is at most the file's size;
-* the layers are then built with zero placeholders, untouched pages that
-  cost no memory (``glassnet.layers._base.placeholder_arrays``), capped in total by the
+* the layers are then built with placeholder arrays that hold no memory
+  (``glassnet.layers._base.placeholder_arrays``), capped in total by the
   arrays the file holds, so a config asking for a huge layer fails before
   anything is allocated or drawn;
 * only when every array of the built model matches the file's (name, dtype,
@@ -32,13 +32,11 @@ is extracted to disk.
 from __future__ import annotations
 
 import os
-import zipfile
 from typing import Any
 
 import numpy as np
 
 import glassnet.layers
-from glassnet import _archive
 from glassnet._archive import open_archive, write_archive
 from glassnet._checks import clip, short
 from glassnet.layers._base import placeholder_arrays
@@ -196,7 +194,7 @@ def _check_header(header: dict[str, Any], where: str) -> None:
         raise ValueError(f"{where}: 'metadata' must be a JSON object")
 
 
-class _TooDeepError(ValueError):
+class _NestingError(ValueError):
     """The architecture nests more modules than load accepts."""
 
 
@@ -211,7 +209,7 @@ def _build(spec: Any, where: str, depth: int = 0) -> Module:
 
 def _build_at(spec: Any, where: str, depth: int) -> Module:
     if depth > _MAX_DEPTH:
-        raise _TooDeepError(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
+        raise _NestingError(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
     if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
         raise ValueError(
             f"{where}: a layer must be described as {{'class': ..., 'config': {{...}}}}, got {short(spec)}"
@@ -232,7 +230,7 @@ def _build_at(spec: Any, where: str, depth: int) -> Module:
         return Sequential(*(_build(layer, where, depth + 1) for layer in layers))
     try:
         return cls(**config)
-    except _TooDeepError:  # from a container's contents: say so plainly, not wrapped once per level
+    except _NestingError:  # from a container's contents: say so plainly, not wrapped once per level
         raise
     except (TypeError, ValueError, OverflowError, MemoryError) as err:
         raise ValueError(f"{where}: cannot build {name} from config {short(config)}: {clip(str(err))}") from None
@@ -301,43 +299,3 @@ def load(path: str | os.PathLike[str]) -> Module:
                 setattr(owners[prefix + "." if prefix else ""], attribute, array)
     model.metadata = header.get("metadata", {})  # type: ignore[attr-defined]
     return model
-
-
-# -- the pieces glassnet.checkpoint reads and writes its archives with --------
-# (new code should use glassnet._archive.open_archive and write_archive, which
-# also bound the header and read arrays straight into place)
-_ALLOWED_DTYPES = _archive.ALLOWED_DTYPES
-_MAX_JSON_BYTES = _archive.MAX_JSON_BYTES
-_short = short
-_entry = _archive._entry
-_copy_mode = _archive._copy_mode
-_fsync_folder = _archive._fsync_folder
-_no_constant = _archive._no_constant
-_no_duplicate_keys = _archive._no_duplicate_keys
-
-
-def _check_arrays(state: dict[str, np.ndarray]) -> None:
-    for name, array in state.items():
-        if array.dtype.name not in _ALLOWED_DTYPES:
-            raise ValueError(f"cannot save {name!r}: dtype {array.dtype} is not one of {list(_ALLOWED_DTYPES)}")
-
-
-class _Archive:
-    """The entries of an open zip archive, checked (``_archive.check_entries``) and read in memory."""
-
-    def __init__(self, zf: zipfile.ZipFile, file_size: int, where: str) -> None:
-        self.zf, self.where = zf, where
-        self.entries = _archive.check_entries(zf, file_size, where)
-
-    def read(self, name: str, size: int) -> bytes:
-        """Entry ``name``, which must hold exactly ``size`` bytes; reads no more than that."""
-        info = self.entries[name]
-        if info.file_size != size:
-            raise ValueError(f"{self.where}: entry {name!r} holds {info.file_size} bytes, expected {size}")
-        with self.zf.open(info) as f:
-            data = f.read(size + 1)  # the CRC is checked when the entry is read to its end
-        if len(data) != size:
-            raise ValueError(f"{self.where}: entry {name!r} holds {len(data)} bytes, expected {size}")
-        if name.endswith(".json"):  # a JSON header: bounded in depth and count before the caller parses it
-            _archive.check_json(data, f"{self.where}: {name}")
-        return data

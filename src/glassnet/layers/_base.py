@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -42,12 +42,11 @@ def expect_ndim(layer: Any, x: np.ndarray, ndim: int, layout: str) -> None:
 
 # -- arrays of a layer rebuilt from a file ------------------------------------
 # While ``placeholder_arrays`` is active (glassnet.load uses it), the two
-# functions below return zero-filled placeholders instead of drawing weights
-# or filling constants: ``np.zeros``, whose pages the system maps only when
-# first written, so they cost no memory unless a constructor writes into
-# them. Their total size is capped by what the file holds, so a config asking
-# for a huge layer fails before anything is allocated; the layer's arrays are
-# then compared with the file's, and only then are the file's arrays read in.
+# functions below return zero-stride views that hold no memory, in place of
+# real arrays: a layer is built from its config without allocating anything,
+# its arrays' shapes are compared with the file's, and only then are the
+# file's arrays read in. The total size they describe is capped by what the
+# file holds, so a config asking for a huge layer fails before any allocation.
 class _Budget:
     def __init__(self, nbytes: int) -> None:
         self.left, self.total = nbytes, nbytes
@@ -77,7 +76,7 @@ def _placeholder(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
             f"({nbytes} bytes) its arrays would take more than the {budget.total} bytes the file stores"
         )
     budget.left -= nbytes
-    return np.zeros(shape, dtype=dtype)  # writable (a constructor may set values), untouched pages cost nothing
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)  # read-only, no memory of its own
 
 
 def new_array(shape: int | tuple[int, ...], dtype: Any, fill: float = 0.0) -> np.ndarray:
@@ -88,6 +87,24 @@ def new_array(shape: int | tuple[int, ...], dtype: Any, fill: float = 0.0) -> np
     if placeholder is not None:
         return placeholder
     return np.zeros(shape, dtype=dt) if fill == 0 else np.full(shape, fill, dtype=dt)
+
+
+def loading() -> bool:
+    """True while ``glassnet.load`` builds layers: their arrays are placeholders, and the file's values come next.
+
+    A constructor that re-draws an array in place after building it (a model
+    with its own initialisation) skips that while loading.
+    """
+    return _PLACEHOLDERS.get() is not None
+
+
+def drawn_array(shape: tuple[int, ...], dtype: Any, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    """``draw()`` in ``dtype``: a layer's random initial array (not drawn at all while loading from a file)."""
+    dt = np.dtype(dtype)
+    placeholder = _placeholder(tuple(shape), dt)
+    if placeholder is not None:
+        return placeholder
+    return np.asarray(draw(), dtype=dt)
 
 
 def initial_weight(

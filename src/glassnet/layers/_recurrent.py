@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_int, strict_bool
-from glassnet.layers._base import expect_ndim, initial_weight, missing_cache
+from glassnet.layers._base import drawn_array, expect_ndim, missing_cache
 from glassnet.module import Module, Parameter
 
 State = Any  # an (N, H) array, or an (h, c) pair of them for the LSTM
@@ -46,11 +46,8 @@ class Recurrent(Module):
         self.dtype = check_dtype(dtype)
         gen, k, width = as_rng(rng), 1.0 / math.sqrt(self.hidden_size), self.gates * self.hidden_size
 
-        def uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, g: np.random.Generator, dt: Any) -> np.ndarray:
-            return g.uniform(-k, k, shape).astype(dt)
-
-        def draw(*shape: int) -> Parameter:  # nothing drawn while glassnet.load rebuilds the layer
-            return Parameter(initial_weight(uniform, shape, 0, 0, gen, self.dtype))
+        def draw(*shape: int) -> Parameter:
+            return Parameter(drawn_array(shape, self.dtype, lambda: gen.uniform(-k, k, shape)))
 
         self.weight_ih = draw(self.input_size, width)
         self.weight_hh = draw(self.hidden_size, width)

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import check_dtype, positive_float, positive_int
-from glassnet.layers._base import initial_weight, missing_cache
+from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
+from glassnet.layers._base import drawn_array, missing_cache
 from glassnet.module import Module, Parameter
 
 __all__ = ["Embedding", "check_ids"]
@@ -82,12 +82,8 @@ class Embedding(Module):
         self.std = positive_float(std, "std")
         self.dtype = check_dtype(dtype)
         shape = (self.num_embeddings, self.embedding_dim)
-        std = self.std
-
-        def normal(shape: tuple[int, ...], fan_in: int, fan_out: int, g: np.random.Generator, dt: Any) -> np.ndarray:
-            return g.normal(0.0, std, shape).astype(dt)
-
-        self.weight = Parameter(initial_weight(normal, shape, 0, 0, rng, self.dtype))  # not drawn by glassnet.load
+        gen = as_rng(rng)
+        self.weight = Parameter(drawn_array(shape, self.dtype, lambda: gen.normal(0.0, self.std, shape)))
         self._ids: np.ndarray | None = None
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:
