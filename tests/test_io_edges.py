@@ -79,6 +79,7 @@ def test_byte_level_mutations_give_only_value_errors_naming_the_file(tmp_path):
         ("Softmax", {"axis": 10**18}, r"axis must be an integer in \[-64, 63\]"),
         ("Softmax", {"axis": 1.5}, "axis must be an integer"),
         ("BatchNorm1d", {"num_features": 2, "affine": "false"}, "affine must be True or False"),
+        ("LSTM", {"input_size": 2, "hidden_size": 2, "bias": "false"}, "bias must be True or False"),
         ("Linear", {"in_features": "x" * 10_000_000, "out_features": 2}, r"in_features='xxx.*\.\.\."),
     ],
 )

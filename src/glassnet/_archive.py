@@ -45,7 +45,7 @@ import numpy as np
 from glassnet._checks import clip, short
 from glassnet._files import display_name, open_regular, temp_file
 
-__all__ = ["Archive", "open_archive", "write_archive", "check_json", "ALLOWED_DTYPES"]
+__all__ = ["Archive", "open_archive", "write_archive", "check_json", "check_entries", "ALLOWED_DTYPES"]
 
 ALLOWED_DTYPES = ("float16", "float32", "float64")
 ARRAY_PREFIX = "arrays/"
@@ -210,6 +210,48 @@ def _damaged(where: str) -> Iterator[None]:
         raise ValueError(f"{where}: damaged or unsupported zip archive ({clip(str(err))})") from None
 
 
+def check_entries(zf: zipfile.ZipFile, file_size: int, where: str) -> dict[str, zipfile.ZipInfo]:
+    """The archive's entries by name, once each checked: stored, not encrypted, inside the file, not overlapping.
+
+    Reads each entry's local header (30 bytes) through ``zf.fp``; call it
+    before any entry is opened. zipfile's own errors are left to the caller
+    (see ``_damaged``).
+    """
+    entries: dict[str, zipfile.ZipInfo] = {}
+    fp = zf.fp
+    if fp is None:
+        raise ValueError(f"{where}: the archive is closed")
+    regions = []
+    for info in zf.infolist():
+        name = info.filename
+        if name in entries:
+            raise ValueError(f"{where}: the archive holds two entries named {short(name)}")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{where}: entry {short(name)} is encrypted")
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            raise ValueError(f"{where}: entry {short(name)} is compressed; glassnet files are stored uncompressed")
+        start = info.header_offset
+        if start < 0 or start + _LOCAL_HEADER.size > file_size:
+            raise ValueError(f"{where}: entry {short(name)} starts outside the file")
+        fp.seek(start)
+        fields = _LOCAL_HEADER.unpack(fp.read(_LOCAL_HEADER.size))
+        if fields[0] != b"PK\x03\x04":
+            raise ValueError(f"{where}: entry {short(name)} has no local header where the directory says")
+        end = start + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
+        if end > zf.start_dir:
+            raise ValueError(f"{where}: entry {short(name)} runs past the end of the data ({end} bytes)")
+        regions.append((start, end, name))
+        entries[name] = info
+    regions.sort()
+    for (_, end, first), (start, _, second) in zip(regions, regions[1:]):
+        if start < end:
+            raise ValueError(
+                f"{where}: entries {short(first)} and {short(second)} overlap; each byte of a glassnet "
+                "file belongs to one entry"
+            )
+    return entries
+
+
 class Archive:
     """An archive opened and checked by ``open_archive``.
 
@@ -222,11 +264,10 @@ class Archive:
 
     def __init__(self, f: BinaryIO, where: str, json_name: str, kind: str = "glassnet") -> None:
         self.where = where
-        self._file = f
         file_size = os.fstat(f.fileno()).st_size
         with _damaged(where):
             self._zf = zipfile.ZipFile(f)
-            self._entries = self._check_entries(file_size)
+            self._entries = check_entries(self._zf, file_size, where)
             info = self._entries.get(json_name)
             if info is None:
                 raise ValueError(f"{where}: the archive has no {json_name}, so it is not a {kind} file")
@@ -235,38 +276,6 @@ class Archive:
             self.header = _parse_json(self._read_entry(info), f"{where}: {json_name}")
         self.specs = self._check_specs(self.header.get("arrays"), json_name)
         self.nbytes = sum(math.prod(shape) * dtype.itemsize for dtype, shape in self.specs.values())
-
-    def _check_entries(self, file_size: int) -> dict[str, zipfile.ZipInfo]:
-        where, entries = self.where, {}
-        regions = []
-        for info in self._zf.infolist():
-            name = info.filename
-            if name in entries:
-                raise ValueError(f"{where}: the archive holds two entries named {short(name)}")
-            if info.flag_bits & 0x1:
-                raise ValueError(f"{where}: entry {short(name)} is encrypted")
-            if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
-                raise ValueError(f"{where}: entry {short(name)} is compressed; glassnet files are stored uncompressed")
-            start = info.header_offset
-            if start < 0 or start + _LOCAL_HEADER.size > file_size:
-                raise ValueError(f"{where}: entry {short(name)} starts outside the file")
-            self._file.seek(start)
-            fields = _LOCAL_HEADER.unpack(self._file.read(_LOCAL_HEADER.size))
-            if fields[0] != b"PK\x03\x04":
-                raise ValueError(f"{where}: entry {short(name)} has no local header where the directory says")
-            end = start + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
-            if end > self._zf.start_dir:
-                raise ValueError(f"{where}: entry {short(name)} runs past the end of the data ({end} bytes)")
-            regions.append((start, end, name))
-            entries[name] = info
-        regions.sort()
-        for (_, end, first), (start, _, second) in zip(regions, regions[1:]):
-            if start < end:
-                raise ValueError(
-                    f"{where}: entries {short(first)} and {short(second)} overlap; each byte of a glassnet "
-                    "file belongs to one entry"
-                )
-        return entries
 
     def _read_entry(self, info: zipfile.ZipInfo) -> bytes:
         with self._zf.open(info) as f:

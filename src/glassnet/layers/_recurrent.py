@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_int
+from glassnet._checks import as_rng, check_dtype, positive_int, strict_bool
 from glassnet.layers._base import drawn_array, expect_ndim, missing_cache
 from glassnet.module import Module, Parameter
 
@@ -42,6 +42,7 @@ class Recurrent(Module):
         super().__init__()
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
+        bias = strict_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         gen, k, width = as_rng(rng), 1.0 / math.sqrt(self.hidden_size), self.gates * self.hidden_size
 
