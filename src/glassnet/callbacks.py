@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_bool, positive_int, real
+from glassnet._checks import as_bool, positive_int, real, short
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN"]
 
@@ -72,7 +72,7 @@ class EarlyStopping(Callback):
         self.patience = positive_int(patience, "patience", allow_zero=True)
         self.min_delta = abs(real(min_delta, "min_delta"))
         if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={short(mode)}")
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.restore_best_weights = as_bool(restore_best_weights, "restore_best_weights")
         self.best_epoch = -1

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_int
+from glassnet._checks import as_rng, check_dtype, positive_int, short
 from glassnet.io import register_layer
 from glassnet.layers._base import loading
 from glassnet.layers.embedding import Embedding
@@ -67,7 +67,7 @@ class CharRNN(Sequential):
         dtype: Any = np.float32,
     ) -> None:
         if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}. Received: cell={cell!r}")
+            raise ValueError(f"cell must be one of {sorted(CELLS)}. Received: cell={short(cell)}")
         self.vocab_size = positive_int(vocab_size, "vocab_size")
         self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
         self.hidden_size = positive_int(hidden_size, "hidden_size")

@@ -487,12 +487,12 @@ class ModelCheckpoint(Callback):
         if not self.path:
             raise ValueError("path must name a file. Received: path=''")
         if not isinstance(monitor, str):
-            raise TypeError(f"monitor must be the name of a logged value. Received: monitor={monitor!r}")
+            raise TypeError(f"monitor must be the name of a logged value. Received: monitor={short(monitor)}")
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.every = positive_int(every, "every")
         if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={short(mode)}")
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"metadata must be a dict of JSON-safe values. Received: {type(metadata).__name__}")

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from glassnet._checks import short
 from glassnet.module import Module, Parameter
 
 __all__ = ["DataParallel", "world"]
@@ -92,7 +93,7 @@ class DataParallel:
 
     def __init__(self, comm: Any = None, sync_batchnorm: bool = False) -> None:
         if not isinstance(sync_batchnorm, bool):
-            raise TypeError(f"sync_batchnorm must be True or False. Received: sync_batchnorm={sync_batchnorm!r}")
+            raise TypeError(f"sync_batchnorm must be True or False. Received: sync_batchnorm={short(sync_batchnorm)}")
         self.MPI = _mpi()
         self.comm = self.MPI.COMM_WORLD if comm is None else comm
         self.rank: int = self.comm.Get_rank()

@@ -88,7 +88,7 @@ def register_layer(cls: type[Module]) -> type[Module]:
         ...         return {"factor": self.factor}
     """
     if not (isinstance(cls, type) and issubclass(cls, Module)):
-        raise TypeError(f"register_layer expects a subclass of glassnet.Module. Received: cls={cls!r}")
+        raise TypeError(f"register_layer expects a subclass of glassnet.Module. Received: cls={short(cls)}")
     known = _REGISTRY.get(cls.__name__)
     if known is not None and known is not cls:
         raise ValueError(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
+from glassnet._checks import as_rng, check_dtype, positive_float, positive_int, short
 from glassnet.char_rnn import CharRNN  # the recurrent language model (char-rnn), in a file of its own
 from glassnet.io import register_layer
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
@@ -97,7 +97,7 @@ class GPT(Module):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd must be divisible by n_head. Received: n_embd={n_embd}, n_head={n_head}")
         if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias must be True or False. Received: bias={bias!r}")
+            raise TypeError(f"bias must be True or False. Received: bias={short(bias)}")
         self.bias = bool(bias)
         self.dtype = check_dtype(dtype)
         gen = as_rng(rng)

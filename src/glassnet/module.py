@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glassnet._checks import short
+
 if TYPE_CHECKING:
     from glassnet.callbacks import Callback
     from glassnet.losses import Loss
@@ -343,7 +345,7 @@ class Sequential(Module):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise TypeError(f"Sequential expects Module instances. Received: layers[{i}]={layer!r}")
+                raise TypeError(f"Sequential expects Module instances. Received: layers[{i}]={short(layer)}")
         self.layers = list(layers)
         if self.layers:  # a model that starts with Embedding takes its integer ids uncast, as Embedding does
             self.casts_input = self.layers[0].casts_input

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from glassnet._checks import short
 from glassnet.module import Module, Sequential
 
 __all__ = ["export", "to_onnx", "register_converter", "converters", "Graph", "OPSET", "IR_VERSION"]
@@ -79,7 +80,7 @@ def register_converter(cls: type[Module]) -> Callable[[Converter], Converter]:
     gives the output's. Registering a class a second time replaces its converter.
     """
     if not (isinstance(cls, type) and issubclass(cls, Module)):
-        raise TypeError(f"register_converter expects a glassnet Module class. Received: cls={cls!r}")
+        raise TypeError(f"register_converter expects a glassnet Module class. Received: cls={short(cls)}")
 
     def add(fn: Converter) -> Converter:
         _CONVERTERS[cls] = fn

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from glassnet import datasets as gd
+from glassnet._checks import short
 from glassnet.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 from glassnet.layers.augment import RandomHorizontalFlip, RandomShift
 from glassnet.module import Module, Sequential
@@ -82,7 +83,7 @@ def load_data(name: str, seed: int = 0, data_path: str | None = None, download: 
     xor is 400 noisy copies of its four points (four points leave nothing to hold out).
     """
     if name not in DATASETS:
-        raise ValueError(f"unknown data set. Expected one of {list(DATASETS)}. Received: data={name!r}")
+        raise ValueError(f"unknown data set. Expected one of {list(DATASETS)}. Received: data={short(name)}")
     names: list[str] = [str(i) for i in range(10)]
     if name in ("fashion-mnist", "mnist"):
         loader = gd.fashion_mnist if name == "fashion-mnist" else gd.mnist
@@ -129,11 +130,13 @@ def describe_shape(data: str | None, shape: Sequence[int]) -> str:
 def build_model(data: str, kind: str, input_shape: tuple[int, ...], classes: int, seed: int = 0) -> Module:
     """The default network for a data set: ``kind`` is "mlp" or "cnn"."""
     if kind not in MODELS:
-        raise ValueError(f"unknown model. Expected one of {list(MODELS)}. Received: model={kind!r}")
+        raise ValueError(f"unknown model. Expected one of {list(MODELS)}. Received: model={short(kind)}")
     rng = np.random.default_rng(seed)
     if kind == "cnn":
         if data not in IMAGE_DATASETS:
-            raise ValueError(f"--model cnn needs image data ({', '.join(IMAGE_DATASETS)}). Received: data={data!r}")
+            raise ValueError(
+                f"--model cnn needs image data ({', '.join(IMAGE_DATASETS)}). Received: data={short(data)}"
+            )
         return _cnn(data, input_shape, classes, rng)
     features = int(np.prod(input_shape))
     layers: list[Module] = [Flatten()] if len(input_shape) > 1 else []

@@ -38,6 +38,7 @@ try:
 except ImportError as err:  # the module is only imported on use (gn.sklearn), so this is the first thing users see
     raise ImportError('glassnet.sklearn needs scikit-learn (1.6 or newer): pip install "glassnet[sklearn]"') from err
 
+from glassnet._checks import short
 from glassnet.callbacks import EarlyStopping
 from glassnet.layers import ELU, GELU, Identity, Linear, ReLU, Sigmoid, Tanh
 from glassnet.losses import CrossEntropyLoss, Loss, MSELoss
@@ -82,12 +83,14 @@ def _check_params(est: _MLP) -> tuple[int, ...]:
         value = getattr(est, name)
         kind = numbers.Integral if integer else numbers.Real
         if isinstance(value, bool) or not isinstance(value, kind):
-            raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}. Received: {name}={value!r}")
+            raise TypeError(
+                f"{name} must be {'an integer' if integer else 'a number'}. Received: {name}={short(value)}"
+            )
         v = float(value)
         too_low = v <= low if low_open else v < low
         if too_low or (high is not None and v >= high) or v != v:
             bounds = f"{'>' if low_open else '>='} {low}" + ("" if high is None else f" and < {high}")
-            raise ValueError(f"{name} must be {bounds}. Received: {name}={value!r}")
+            raise ValueError(f"{name} must be {bounds}. Received: {name}={short(value)}")
 
     sizes: Any = est.hidden_layer_sizes
     if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
@@ -96,11 +99,13 @@ def _check_params(est: _MLP) -> tuple[int, ...]:
         raise TypeError(f"hidden_layer_sizes must be a tuple of positive integers. Received: {sizes!r}")
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
-            raise ValueError(f"hidden_layer_sizes must hold positive integers. Received: hidden_layer_sizes={sizes!r}")
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers. Received: hidden_layer_sizes={short(sizes)}"
+            )
     if est.activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}. Received: activation={est.activation!r}")
+        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}. Received: activation={short(est.activation)}")
     if est.solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {list(SOLVERS)}. Received: solver={est.solver!r}")
+        raise ValueError(f"solver must be one of {list(SOLVERS)}. Received: solver={short(est.solver)}")
     if est.batch_size != "auto":
         number("batch_size", 0, integer=True, low_open=True)
     number("alpha", 0.0)

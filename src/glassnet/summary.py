@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import positive_int
+from glassnet._checks import positive_int, short
 from glassnet.module import Module, Sequential
 
 __all__ = ["summary"]
@@ -67,7 +67,7 @@ def _as_input_shape(input_shape: Any) -> tuple[int, ...]:
     if not isinstance(input_shape, (tuple, list)):
         raise TypeError(
             f"input_shape must be a tuple of ints without the batch axis, e.g. (1, 28, 28). "
-            f"Received: input_shape={input_shape!r}"
+            f"Received: input_shape={short(input_shape)}"
         )
     return tuple(positive_int(d, "input_shape") for d in input_shape)
 

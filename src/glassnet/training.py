@@ -190,7 +190,7 @@ def _caller_level() -> int:
 
 def _check_loss(loss: Any) -> Loss:
     if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a glassnet Loss, such as gn.MSELoss(). Received: loss={loss!r}")
+        raise TypeError(f"loss must be a glassnet Loss, such as gn.MSELoss(). Received: loss={short(loss)}")
     return loss
 
 
@@ -285,7 +285,7 @@ def _check_verbose(verbose: Any) -> int:
     if not isinstance(verbose, (int, np.integer)):
         raise TypeError(f"verbose must be 0, 1 or 2. Received: verbose={short(verbose)}")
     if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
+        raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={short(verbose)}")
     return int(verbose)
 
 

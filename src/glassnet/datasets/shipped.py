@@ -15,6 +15,8 @@ from importlib import resources
 
 import numpy as np
 
+from glassnet._checks import short
+
 __all__ = ["digits"]
 
 _FILE = "digits.csv.gz"
@@ -74,9 +76,9 @@ def digits(*, flat: bool = False, raw: bool = False) -> tuple[np.ndarray, np.nda
         (1797, 64)
     """
     if not isinstance(flat, bool):
-        raise TypeError(f"flat must be True or False. Received: flat={flat!r}")
+        raise TypeError(f"flat must be True or False. Received: flat={short(flat)}")
     if not isinstance(raw, bool):
-        raise TypeError(f"raw must be True or False. Received: raw={raw!r}")
+        raise TypeError(f"raw must be True or False. Received: raw={short(raw)}")
     pixels, labels = _load_raw()
     shape = (_N, _SIDE * _SIDE) if flat else (_N, 1, _SIDE, _SIDE)
     images = pixels.reshape(shape).copy() if raw else np.divide(pixels.reshape(shape), _MAX, dtype=np.float32)

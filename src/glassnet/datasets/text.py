@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, positive_int
+from glassnet._checks import as_rng, positive_int, short
 
 __all__ = ["shakespeare", "CharTokenizer", "windows", "random_batch", "sequential_windows"]
 
@@ -80,9 +80,9 @@ class CharTokenizer:
 
     def __init__(self, chars: str) -> None:
         if not isinstance(chars, str):
-            raise TypeError(f"chars must be a str of distinct characters. Received: chars={chars!r:.60}")
+            raise TypeError(f"chars must be a str of distinct characters. Received: chars={short(chars)}")
         if not chars or len(set(chars)) != len(chars):
-            raise ValueError(f"chars must be non-empty and hold each character once. Received: chars={chars!r:.60}")
+            raise ValueError(f"chars must be non-empty and hold each character once. Received: chars={short(chars)}")
         self.chars = chars
         self._ids = {c: i for i, c in enumerate(chars)}
         # a lookup table from code point to id (-1: not in the vocabulary), for fast encoding

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_int, real
+from glassnet._checks import as_rng, check_dtype, positive_int, real, short
 
 __all__ = ["tutorial", "xor", "spirals", "moons"]
 
@@ -19,7 +19,7 @@ __all__ = ["tutorial", "xor", "spirals", "moons"]
 def _non_negative(value: Any, name: str) -> float:
     value = real(value, name)
     if value < 0:
-        raise ValueError(f"{name} must be non-negative. Received: {name}={value!r}")
+        raise ValueError(f"{name} must be non-negative. Received: {name}={short(value)}")
     return value
 
 
@@ -153,7 +153,7 @@ def moons(
     """
     n = positive_int(n, "n")
     if n < 2:
-        raise ValueError(f"n must be at least 2 (one point per moon). Received: n={n!r}")
+        raise ValueError(f"n must be at least 2 (one point per moon). Received: n={short(n)}")
     noise = _non_negative(noise, "noise")
     dtype = check_dtype(dtype)
     gen = as_rng(rng)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_data, as_rng, check_dtype
+from glassnet._checks import as_data, as_rng, check_dtype, short
 
 __all__ = ["train_test_split", "one_hot", "standardize"]
 
@@ -17,24 +17,26 @@ def _as_samples(value: Any, name: str) -> np.ndarray:
     """Any array-like with at least one dimension (samples along axis 0)."""
     arr = np.asarray(value)
     if arr.ndim == 0:
-        raise ValueError(f"{name} must have a sample axis (at least one dimension). Received: {name}={value!r}")
+        raise ValueError(f"{name} must have a sample axis (at least one dimension). Received: {name}={short(value)}")
     return arr
 
 
 def _test_count(test_size: Any, n: int) -> int:
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise TypeError(f"test_size must be a fraction in (0, 1) or a sample count. Received: test_size={test_size!r}")
+        raise TypeError(
+            f"test_size must be a fraction in (0, 1) or a sample count. Received: test_size={short(test_size)}"
+        )
     if isinstance(test_size, numbers.Integral):
         count = int(test_size)
         if not 1 <= count <= n - 1:
             raise ValueError(
                 f"test_size as a count must leave both parts non-empty, 1 <= test_size <= {n - 1} for {n} samples. "
-                f"Received: test_size={count!r}"
+                f"Received: test_size={short(count)}"
             )
         return count
     fraction = float(test_size)
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"test_size as a fraction must be in (0, 1). Received: test_size={test_size!r}")
+        raise ValueError(f"test_size as a fraction must be in (0, 1). Received: test_size={short(test_size)}")
     # Rounded up, as scikit-learn does, except that a product within rounding
     # error of a whole number is that number: 0.07 * 100 is 7.000000000000001,
     # and 7 test samples are meant, not 8.
@@ -131,9 +133,9 @@ def one_hot(y: Any, classes: int | None = None, dtype: Any = np.float32) -> np.n
             raise ValueError("classes must be given when y is empty. Received: classes=None")
         classes = int(labels.max()) + 1
     elif isinstance(classes, bool) or not isinstance(classes, numbers.Integral):
-        raise TypeError(f"classes must be a positive integer or None. Received: classes={classes!r}")
+        raise TypeError(f"classes must be a positive integer or None. Received: classes={short(classes)}")
     elif classes < 1:
-        raise ValueError(f"classes must be a positive integer or None. Received: classes={classes!r}")
+        raise ValueError(f"classes must be a positive integer or None. Received: classes={short(classes)}")
     elif labels.size and labels.max() >= classes:
         raise ValueError(
             f"y holds label {int(labels.max())}, but classes={classes!r} allows only 0..{int(classes) - 1}"
@@ -197,7 +199,9 @@ def standardize(
             mu = data.mean(axis=axis, keepdims=True, dtype=np.float64)
             sigma = data.std(axis=axis, keepdims=True, dtype=np.float64)
         except (ValueError, IndexError, TypeError) as err:  # numpy's AxisError is a ValueError and IndexError
-            raise ValueError(f"axis does not fit x of shape {data.shape}. Received: axis={axis!r} ({err})") from None
+            raise ValueError(
+                f"axis does not fit x of shape {data.shape}. Received: axis={short(axis)} ({err})"
+            ) from None
         sigma[sigma == 0] = 1.0
     else:
         mu = _statistic(mean, "mean")

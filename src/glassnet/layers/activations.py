@@ -133,7 +133,7 @@ class ReLU(_Elementwise):
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         if not isinstance(inplace, bool):
-            raise TypeError(f"inplace must be True or False. Received: inplace={inplace!r}")
+            raise TypeError(f"inplace must be True or False. Received: inplace={short(inplace)}")
         self.inplace = inplace
 
     def forward(self, x: np.ndarray) -> np.ndarray:

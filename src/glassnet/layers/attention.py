@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_int
+from glassnet._checks import as_rng, check_dtype, positive_int, short
 from glassnet.layers._base import missing_cache
 from glassnet.layers.linear import Linear
 from glassnet.module import Module
@@ -96,7 +96,7 @@ class MultiHeadAttention(Module):
             )
         for name, flag in (("causal", causal), ("bias", bias)):
             if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False. Received: {name}={flag!r}")
+                raise TypeError(f"{name} must be True or False. Received: {name}={short(flag)}")
         self.causal = bool(causal)
         self.dtype = check_dtype(dtype)
         gen = as_rng(rng)

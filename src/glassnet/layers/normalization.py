@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import check_dtype, in_range, positive_float, positive_int, strict_bool
+from glassnet._checks import check_dtype, in_range, positive_float, positive_int, short, strict_bool
 from glassnet.layers._base import missing_cache, new_array
 from glassnet.module import Module, Parameter
 
@@ -296,12 +296,12 @@ class LayerNorm(Module):
         super().__init__()
         shape = (normalized_shape,) if not isinstance(normalized_shape, (tuple, list)) else tuple(normalized_shape)
         if not shape:
-            raise ValueError(f"normalized_shape must name at least one axis. Received: normalized_shape={shape!r}")
+            raise ValueError(f"normalized_shape must name at least one axis. Received: normalized_shape={short(shape)}")
         self.normalized_shape = tuple(positive_int(d, "normalized_shape") for d in shape)
         self.eps = positive_float(eps, "eps")
         for name, flag in (("bias", bias), ("elementwise_affine", elementwise_affine)):
             if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False. Received: {name}={flag!r}")
+                raise TypeError(f"{name} must be True or False. Received: {name}={short(flag)}")
         self.dtype = check_dtype(dtype)
         self.weight = Parameter(new_array(self.normalized_shape, self.dtype, 1.0)) if elementwise_affine else None
         self.bias = Parameter(new_array(self.normalized_shape, self.dtype)) if elementwise_affine and bias else None

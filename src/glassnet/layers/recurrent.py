@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from glassnet._checks import short
 from glassnet.layers._recurrent import Recurrent, State, sigmoid_inplace
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -80,7 +81,7 @@ class RNN(Recurrent):
         dtype: Any = np.float32,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu'. Received: nonlinearity={nonlinearity!r}")
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu'. Received: nonlinearity={short(nonlinearity)}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias=bias, rng=rng, dtype=dtype)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from glassnet._checks import short
 from glassnet.module import Module
 
 __all__ = ["Residual"]
@@ -44,7 +45,7 @@ class Residual(Module):
 
             module = build_architecture(module)
         if not isinstance(module, Module):
-            raise TypeError(f"module must be a glassnet Module. Received: module={module!r}")
+            raise TypeError(f"module must be a glassnet Module. Received: module={short(module)}")
         self.module = module
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:

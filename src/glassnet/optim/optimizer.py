@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import in_range, positive_float, real
+from glassnet._checks import in_range, positive_float, real, short
 from glassnet.module import Parameter
 
 __all__ = ["Optimizer"]
@@ -44,7 +44,7 @@ class Optimizer:
             items = list(params)
         except TypeError:
             raise TypeError(
-                f"params must be an iterable of Parameters, such as model.parameters(). Received: params={params!r}"
+                f"params must be an iterable of Parameters, such as model.parameters(). Received: params={short(params)}"
             ) from None
         lr = positive_float(lr, "lr")
         self.defaults: dict[str, Any] = {"lr": lr, **(defaults or {})}
@@ -67,7 +67,9 @@ class Optimizer:
 
     def _make_group(self, group: Any, k: int, grouped: bool) -> dict[str, Any]:
         if not isinstance(group, dict) or "params" not in group:
-            raise TypeError(f"a parameter group must be a dict with a 'params' list. Received: group {k}={group!r}")
+            raise TypeError(
+                f"a parameter group must be a dict with a 'params' list. Received: group {k}={short(group)}"
+            )
         unknown = sorted(set(group) - {"params"} - set(self.defaults))
         if unknown:
             raise ValueError(
@@ -186,12 +188,12 @@ def non_negative(value: Any, name: str) -> float:
     """A finite float >= 0 (weight decay, momentum)."""
     value = real(value, name)
     if value < 0:
-        raise ValueError(f"{name} must be >= 0. Received: {name}={value!r}")
+        raise ValueError(f"{name} must be >= 0. Received: {name}={short(value)}")
     return value
 
 
 def beta_pair(value: Any, name: str) -> tuple[float, float]:
     """Adam's (beta1, beta2), each in [0, 1)."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"{name} must be a pair (beta1, beta2). Received: {name}={value!r}")
+        raise ValueError(f"{name} must be a pair (beta1, beta2). Received: {name}={short(value)}")
     return (in_range(value[0], f"{name}[0]", 0.0, 1.0), in_range(value[1], f"{name}[1]", 0.0, 1.0))

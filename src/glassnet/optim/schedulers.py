@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from glassnet._checks import positive_float, positive_int, real
+from glassnet._checks import positive_float, positive_int, real, short
 from glassnet.callbacks import Callback
 from glassnet.optim.optimizer import Optimizer
 
@@ -22,7 +22,7 @@ class LRScheduler(Callback):
 
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a glassnet Optimizer. Received: optimizer={optimizer!r}")
+            raise TypeError(f"optimizer must be a glassnet Optimizer. Received: optimizer={short(optimizer)}")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_epoch = 0
@@ -93,7 +93,7 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max = positive_int(T_max, "T_max")
         self.eta_min = real(eta_min, "eta_min")
         if self.eta_min < 0:
-            raise ValueError(f"eta_min must be >= 0. Received: eta_min={eta_min!r}")
+            raise ValueError(f"eta_min must be >= 0. Received: eta_min={short(eta_min)}")
 
     def get_lr(self, epoch: int) -> float:
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
@@ -138,7 +138,7 @@ class WarmupCosineLR(LRScheduler):
             )
         self.min_lr = real(min_lr, "min_lr")
         if not 0 <= self.min_lr <= self.base_lr:
-            raise ValueError(f"min_lr must be in [0, lr] = [0, {self.base_lr}]. Received: min_lr={min_lr!r}")
+            raise ValueError(f"min_lr must be in [0, lr] = [0, {self.base_lr}]. Received: min_lr={short(min_lr)}")
         self.optimizer.lr = self.get_lr(0)
 
     def get_lr(self, epoch: int) -> float:
