@@ -103,3 +103,16 @@ def test_lstm_workloads_build_the_same_model_in_both_frameworks(monkeypatch):
     x, y = lstm.batches(1, seed=0)[0]
     assert x.shape == y.shape == (32, 64) and np.array_equal(x[:, 1:], y[:, :-1])
     assert torch.from_numpy(x).dtype == torch.int64
+
+
+def test_tiny_run_names_its_machine(tiny_run):
+    done, payload = tiny_run
+    machine = payload["environment"]
+    assert machine["cpu_model"] and machine["cpus"] >= 1
+    header = next(line for line in done.stdout.splitlines() if line.startswith("machine: "))
+    assert machine["cpu_model"] in header and f"{machine['cpus']} cores" in header
+    if _installed("threadpoolctl"):
+        assert machine["numpy_blas"] and all("kernel)" in blas for blas in machine["numpy_blas"])
+        assert "BLAS: " in header
+    if _installed("torch"):
+        assert machine["torch_cpu_capability"] in header

@@ -53,7 +53,9 @@ class Conv2d(Module):
     output row is computed on the full padded width Wp (the Wp - W' extra
     columns are scratch and dropped): then every copy into ``cols`` and every
     add back in col2im is one contiguous run per (channel, sample) instead of
-    one short run per output row.
+    one short run per output row. In eval mode a large batch is convolved a
+    chunk of samples at a time (``EVAL_WORKSPACE_BYTES`` of columns at most),
+    so predicting in large batches keeps a bounded workspace.
 
     Args:
         in_channels: channels of the input, C_in.
