@@ -12,6 +12,7 @@ benchmarks/README.md for the protocol and the meaning of each column.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import os
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL_FRAMEWORKS = ("glassnet", "torch", "sklearn")
 ALL_WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "lstm", "lstm-generate")
 SEQUENCE_WORKLOADS = ("lstm", "lstm-generate")  # timed per step / per generated text: never scaled
+# Language-model workloads: opt-in (--workloads gpt), each run by its own module with its own table.
+TEXT_WORKLOADS = {"gpt": "benchmarks.gpt"}
 NAMES = {"glassnet": "glassnet", "torch": "PyTorch", "sklearn": "scikit-learn", "numpy": "NumPy loop"}
 REFERENCE = {"tutorial": "numpy"}  # every other workload is compared with PyTorch
 EPOCH = 60_000  # training samples in a Fashion-MNIST epoch
@@ -119,7 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.frameworks = _pick(args.frameworks, ALL_FRAMEWORKS, "frameworks", p)
-    args.workloads = _pick(args.workloads, ALL_WORKLOADS, "workloads", p)
+    args.workloads = _pick(args.workloads, ALL_WORKLOADS + tuple(TEXT_WORKLOADS), "workloads", p)
     for name in ("repeats", "threads", "tutorial_repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1. Received: {getattr(args, name)}")
@@ -354,6 +357,8 @@ def format_table(summary: dict[str, Any], args: argparse.Namespace, data: str) -
         f"{data}, float32 (tutorial: float64), {args.threads} threads per library, "
         f"median of {args.repeats} interleaved run{'s' if args.repeats > 1 else ''} per row"
     )
+    if "machine" in summary:
+        lines_out.append(machine_line(summary["machine"]))
     if args.group:
         lines_out.append("(--group: one process per framework, so peak RSS and process s cover all of its workloads)")
     lines_out.append("")
@@ -402,8 +407,51 @@ def _load_average() -> float | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux's /proc/cpuinfo; elsewhere what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def environment() -> dict[str, Any]:
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_") and "THREADS" not in k},
+    }
+
+
+def machine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the run measured on: the CPU, NumPy's BLAS and its kernel, PyTorch's SIMD level, as the workers saw them."""
+    info: dict[str, Any] = environment()
+    for run in runs:
+        process = run.get("process", {})
+        if run["framework"] in ("numpy", "glassnet") and "blas" in process:
+            info.setdefault("numpy_blas", process["blas"])
+            info.setdefault("numpy", process.get("numpy"))
+        if run["framework"] == "torch":
+            for key in ("torch", "torch_cpu_capability", "blas"):
+                if key in process:
+                    info.setdefault("torch_blas" if key == "blas" else key, process[key])
+    return info
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    parts = [f"{info['cpu_model']}, {info['cpus']} cores"]
+    if info.get("numpy_blas"):
+        parts.append(f"NumPy {info.get('numpy')} BLAS: {'; '.join(info['numpy_blas'])}")
+    if info.get("torch_cpu_capability"):
+        parts.append(f"PyTorch {info.get('torch')} CPU capability: {info['torch_cpu_capability']}")
+    if info.get("openblas_env"):
+        parts.append("environment: " + " ".join(f"{k}={v}" for k, v in sorted(info["openblas_env"].items())))
+    return "machine: " + " | ".join(parts) + f" | Python {info['python']}"
 
 
 def run_all(args: argparse.Namespace, steps: list[tuple[int, str, list[str]]]) -> list[dict[str, Any]]:
@@ -440,12 +488,27 @@ def main(argv: list[str] | None = None) -> int:
     if "glassnet" not in frameworks:
         print("glassnet is not importable: install it with pip install -e . from the repository root", file=sys.stderr)
         return 2
+    text = [w for w in args.workloads if w in TEXT_WORKLOADS]
+    args.workloads = [w for w in args.workloads if w not in TEXT_WORKLOADS]
+    for workload in text:  # e.g. benchmarks.gpt: same threads and repeats, its own table
+        module = importlib.import_module(TEXT_WORKLOADS[workload])
+        flags = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
+        flags += ["--frameworks", ",".join(fw for fw in frameworks if fw != "sklearn")]
+        if args.tiny:
+            flags += ["--steps", "3", "--warmup", "1", "--gen-length", "20"]
+        elif args.quick:
+            flags += ["--steps", "100"]
+        module.main(flags)
+        print()
+    if not args.workloads:
+        return 0
     data = "synthetic data" if args.synthetic else "Fashion-MNIST"
     t_start = time.perf_counter()
     load_before = _load_average()
     runs = run_all(args, plan(args, frameworks))
     summary = summarise(runs, args)
     summary["load_average"] = [load_before, _load_average()]
+    summary["machine"] = machine(runs)
     print(format_table(summary, args, data))
     print(f"\nwhole benchmark: {time.perf_counter() - t_start:.0f} s", end="")
     if load_before is not None:
@@ -454,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if args.json:
         config = {k: v for k, v in vars(args).items() if k != "json"}
-        payload = {"config": config, "data": data, "environment": environment(), **summary, "runs": runs}
+        payload = {"config": config, "data": data, "environment": summary["machine"], **summary, "runs": runs}
         Path(args.json).write_text(json.dumps(payload, indent=1))
     return 1 if any(run.get("crashed") for run in runs) else 0
 

@@ -100,6 +100,8 @@ def import_framework(framework: str, threads: int) -> tuple[dict[str, Any], Any]
         torch.set_num_threads(threads)
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
+        # the SIMD level oneDNN and ATen's kernels were dispatched to (AVX2, AVX512, ...)
+        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     elif framework == "sklearn":
         import sklearn
         from sklearn.neural_network import MLPClassifier  # noqa: F401  (the import is timed)
@@ -115,7 +117,16 @@ def import_framework(framework: str, threads: int) -> tuple[dict[str, Any], Any]
         info["blas_threads"] = "threadpoolctl not installed; thread env vars only"
     else:
         handle = threadpool_limits(limits=threads)
-        info["blas_threads"] = sorted({f"{d['prefix']}={d['num_threads']}" for d in threadpool_info()})
+        pools = threadpool_info()
+        info["blas_threads"] = sorted({f"{d['prefix']}={d['num_threads']}" for d in pools})
+        # which BLAS NumPy (and PyTorch) really loaded, and the kernel it picked for this CPU
+        info["blas"] = sorted(
+            {
+                f"{d['internal_api']} {d.get('version')} ({d.get('architecture')} kernel)"
+                for d in pools
+                if d["user_api"] == "blas"
+            }
+        )
     return info, handle
 
 

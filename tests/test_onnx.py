@@ -63,6 +63,9 @@ CASES = {
     "Softmax-axis1": (lambda: gn.Softmax(axis=1), (4, 3), 3.0),
     "Identity": (gn.Identity, (3, 2), 1.0),
     "Dropout": (lambda: gn.Dropout(0.5, rng=0), (6,), 1.0),
+    "RandomShift": (lambda: gn.RandomShift(2, rng=0), (2, 5, 5), 1.0),
+    "RandomHorizontalFlip": (lambda: gn.RandomHorizontalFlip(rng=0), (2, 4, 5), 1.0),
+    "ReLU-inplace": (lambda: gn.ReLU(inplace=True), (7,), 1.0),
     "Flatten": (gn.Flatten, (2, 3, 4), 1.0),
     "Sequential-nested": (
         lambda: gn.Sequential(gn.Linear(4, 6, rng=0), gn.Sequential(gn.Tanh(), gn.Linear(6, 2, rng=1))),

@@ -15,6 +15,7 @@ The tutorial's network, trained on its four rows:
 
 from glassnet import datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
+from glassnet.checkpoint import ModelCheckpoint
 from glassnet.io import load, register_layer
 from glassnet.layers import (
     ELU,
@@ -35,6 +36,8 @@ from glassnet.layers import (
     Linear,
     MaxPool2d,
     MultiHeadAttention,
+    RandomHorizontalFlip,
+    RandomShift,
     ReLU,
     Residual,
     Sigmoid,
@@ -89,6 +92,8 @@ __all__ = [
     "LayerNorm",
     "MultiHeadAttention",
     "Residual",
+    "RandomShift",
+    "RandomHorizontalFlip",
     "load",
     "register_layer",
     "Loss",
@@ -113,6 +118,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "TerminateOnNaN",
+    "ModelCheckpoint",
     "Accuracy",
     "MeanSquaredError",
     "datasets",

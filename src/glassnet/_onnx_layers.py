@@ -19,6 +19,8 @@ from glassnet.layers import (
     LeakyReLU,
     Linear,
     MaxPool2d,
+    RandomHorizontalFlip,
+    RandomShift,
     ReLU,
     Sigmoid,
     Softmax,
@@ -94,8 +96,11 @@ def _simple(op: str) -> Converter:
     return convert
 
 
-for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu"), (Identity, "Identity"), (Dropout, "Identity")):
+for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu"), (Identity, "Identity")):
     register_converter(_cls)(_simple(_op))
+# the train-only layers are the identity in eval mode, the mode an export is of
+for _train_only in (Dropout, RandomShift, RandomHorizontalFlip):
+    register_converter(_train_only)(_simple("Identity"))
 
 
 @register_converter(LeakyReLU)

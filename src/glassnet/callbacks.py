@@ -19,6 +19,8 @@ class Callback:
     """
 
     model: Any = None
+    run: Any = None  # set by fit: the TrainingRun (optimizer, RNG, History) that checkpoints save
+    runs_last: bool = False  # fit calls on_epoch_end of these after the others (checkpoints see the epoch's end)
 
     def on_train_begin(self) -> None:
         pass

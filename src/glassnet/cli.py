@@ -197,12 +197,12 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ("evaluate", "accuracy and confusion matrix of a saved model on its data set's test split", _evaluate_args),
     ("predict", "classes and probabilities for the samples in a .npy file", _predict_args),
     ("summary", "layers, output shapes and parameter counts of a saved model", _summary_args),
-    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
     (
         "generate",
         "continue a prompt with a language model trained by glassnet train --data shakespeare",
         _generate_args,
     ),
+    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}

@@ -420,6 +420,12 @@ def summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def generate(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    return text_commands.generate(args)
+
+
 def export(args: argparse.Namespace) -> int:
     from glassnet.onnx import IR_VERSION, OPSET
     from glassnet.onnx import export as export_onnx
@@ -436,9 +442,3 @@ def export(args: argparse.Namespace) -> int:
         f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
     )
     return 0
-
-
-def generate(args: argparse.Namespace) -> int:
-    from glassnet import text_commands
-
-    return text_commands.generate(args)

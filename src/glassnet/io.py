@@ -116,9 +116,16 @@ def describe_architecture(model: Module) -> dict[str, Any]:
     return _architecture(model)
 
 
+_NESTING = [0]  # the depth of the layer _build is building now, so a container's contents count on from it
+
+
 def build_architecture(spec: dict[str, Any]) -> Module:
-    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only."""
-    return _build(spec, "architecture")
+    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only.
+
+    Containers (Residual) call it from their constructor; when a file is loaded,
+    their contents count towards the nesting limit from the container's depth.
+    """
+    return _build(spec, "architecture", _NESTING[0] + 1)
 
 
 def _check_arrays(state: dict[str, np.ndarray]) -> None:
@@ -311,6 +318,14 @@ def _parse_header(data: bytes, where: str) -> dict[str, Any]:
 
 def _build(spec: Any, where: str, depth: int = 0) -> Module:
     """A model from ``{"class": name, "config": {...}}``, using registered classes only."""
+    outer, _NESTING[0] = _NESTING[0], depth
+    try:
+        return _build_at(spec, where, depth)
+    finally:
+        _NESTING[0] = outer
+
+
+def _build_at(spec: Any, where: str, depth: int) -> Module:
     if depth > _MAX_DEPTH:
         raise ValueError(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
     if not isinstance(spec, dict) or set(spec) != {"class", "config"}:

@@ -9,6 +9,7 @@ can never be forgotten in a hand-kept list.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -221,6 +222,7 @@ class Module:
         callbacks: Iterable[Callback] = (),
         metrics: Sequence[Any] = (),
         verbose: int = 1,
+        resume_from: str | os.PathLike[str] | None = None,
     ) -> History:
         """Train the model by mini-batch gradient descent; see ``glassnet.training.fit`` for every argument.
 
@@ -244,6 +246,7 @@ class Module:
             callbacks=callbacks,
             metrics=metrics,
             verbose=verbose,
+            resume_from=resume_from,
         )
 
     def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:

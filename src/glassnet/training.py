@@ -16,6 +16,7 @@ import time
 import types
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from glassnet.metrics import get as get_metric
 from glassnet.module import Module, Sequential
 from glassnet.optim.optimizer import Optimizer
 
-__all__ = ["History", "fit", "predict", "evaluate"]
+__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
 
 PREDICT_BATCH = 1024
 
@@ -53,6 +54,25 @@ class History:
 
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+@dataclass
+class TrainingRun:
+    """What ``fit`` shares with its callbacks as ``callback.run``: everything a checkpoint saves.
+
+    ``rng`` is fit's own generator (it shuffles, and seeded the stochastic
+    layers); ``epoch`` counts the epochs completed so far (an epoch that a
+    callback stopped part-way does not count).
+    """
+
+    model: Module
+    optimizer: Optimizer
+    rng: np.random.Generator
+    history: History
+    callbacks: list[Callback]
+    samples: int
+    batch_size: int
+    epoch: int = 0
 
 
 def _model_dtype(model: Module) -> np.dtype:
@@ -278,6 +298,7 @@ def fit(
     callbacks: Iterable[Callback] = (),
     metrics: Sequence[Any] = (),
     verbose: int = 1,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
@@ -296,6 +317,9 @@ def fit(
         callbacks: Callbacks such as ``EarlyStopping`` or an LR schedule.
         metrics: names ("accuracy", "mse") or callables, reported per epoch.
         verbose: 0 silent, 1 a line per epoch (and a live bar with tqdm), 2 a line per epoch, no bar.
+        resume_from: a checkpoint written by ``ModelCheckpoint`` during an earlier call with the
+            same arguments: the model, optimizer, schedules, RNGs and History continue from it, so
+            the run ends with exactly the weights it would have had without stopping.
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
@@ -342,16 +366,23 @@ def fit(
     sum_loss = loss.reduction == "sum"
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
+    run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
+    callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
 
     model.train()
     model.stop_training = False
     for cb in callbacks:
         cb.model = model
+        cb.run = run
         cb.on_train_begin()
+    if resume_from is not None:
+        from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
+
+        restore(resume_from, run, epochs)
     model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
     try:
         show = verbose > 0
-        for epoch in range(epochs):
+        for epoch in range(run.epoch, epochs):
             start_time = time.perf_counter()
             if show:
                 progress.start_epoch(epoch)
@@ -389,6 +420,8 @@ def fit(
                         break
                 if show:
                     progress.batch(batch_loss)
+            if seen == n:
+                run.epoch = epoch + 1
             logs = {"loss": total if sum_loss else total / seen}
             for (name, _), s in zip(metric_list, metric_sums):
                 logs[name] = s / seen

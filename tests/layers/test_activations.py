@@ -100,3 +100,19 @@ def test_float32_erf_is_within_1e6_of_the_exact_erf():
     approx = erf_float32(z.astype(np.float32))
     assert approx.dtype == np.float32
     np.testing.assert_allclose(approx, [math.erf(t) for t in z], rtol=0, atol=1e-6)
+
+
+def test_relu_inplace_overwrites_its_input_and_has_the_same_gradient():
+    rng = np.random.default_rng(0)
+    x = _away_from_zero(rng, (4, 5))
+    dy = rng.normal(size=x.shape)
+    plain, inplace = gn.ReLU(), gn.ReLU(inplace=True)
+    y = plain(x)
+    x_in = x.copy()
+    y_in = inplace(x_in)
+    assert y_in is x_in
+    np.testing.assert_array_equal(y_in, y)
+    np.testing.assert_array_equal(inplace.backward(dy), plain.backward(dy))
+    assert gn.ReLU(**inplace.get_config()).inplace and plain.get_config() == {}
+    with pytest.raises(TypeError, match="inplace"):
+        gn.ReLU(inplace=1)

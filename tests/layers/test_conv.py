@@ -151,6 +151,24 @@ def test_alternating_input_shapes_give_the_same_results():
         np.testing.assert_array_equal(a, b)
 
 
+def test_eval_mode_convolves_large_batches_in_bounded_chunks(monkeypatch):
+    import glassnet.layers.conv as conv_module
+
+    rng = np.random.default_rng(0)
+    conv = gn.Conv2d(3, 4, 3, padding=1, rng=0, dtype=np.float64)
+    x = rng.normal(size=(23, 3, 6, 5))
+    whole = conv(x)  # training mode: one product over the whole batch
+    bound = 5 * (3 * 9 + 1 + 4) * 6 * 7 * 8  # the columns and product of 5 samples
+    monkeypatch.setattr(conv_module, "EVAL_WORKSPACE_BYTES", bound)
+    conv.eval()
+    conv._workspaces.clear()
+    chunked = conv(x)  # chunks of 5: four of them, then the remaining 3
+    np.testing.assert_allclose(chunked, whole, rtol=1e-13, atol=1e-13)
+    assert sorted(shape[0] for shape in conv._workspaces) == [3, 5]
+    for ws in conv._workspaces.values():
+        assert ws["cols"].nbytes + ws["y2d"].nbytes <= bound
+
+
 def test_weight_layout_and_initialiser_fans():
     seen = {}
 

@@ -77,6 +77,34 @@ def test_matches_pytorch_in_float64(name, kernel, stride, shape, ties):
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("nan_fraction", [0.05, 0.4])  # one NaN in some windows; several in many
+@pytest.mark.parametrize(
+    "kernel, stride, shape",
+    [(2, None, (2, 3, 8, 6)), ((2, 3), (2, 2), (2, 2, 6, 9)), (3, 2, (1, 2, 7, 8)), (3, 1, (2, 1, 5, 6))],
+)
+def test_maxpool_nan_is_the_maximum_and_takes_the_gradient_as_in_pytorch(kernel, stride, shape, nan_fraction):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x = np.round(rng.normal(size=shape))  # ties too
+    x[rng.random(shape) < nan_fraction] = np.nan
+    layer, reference = gn.MaxPool2d(kernel, stride), torch.nn.MaxPool2d(kernel, stride)
+    xt = torch.tensor(x, requires_grad=True)
+    y, yt = layer(x), reference(xt)
+    assert np.isnan(y).any()
+    np.testing.assert_array_equal(y, yt.detach().numpy())  # NaN where torch has NaN, equal elsewhere
+    g = rng.normal(size=y.shape)
+    dx = layer.backward(g)
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_maxpool_gradient_goes_to_the_nan():
+    x = np.array([[1.0, np.nan], [5.0, 2.0]]).reshape(1, 1, 2, 2)
+    pool = gn.MaxPool2d(2)
+    assert np.isnan(pool(x)).all()
+    np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1)))[0, 0], [[0.0, 1.0], [0.0, 0.0]])
+
+
 def test_maxpool_routes_each_window_gradient_to_one_element_even_in_ties():
     pool = gn.MaxPool2d(2)
     pool(np.zeros((1, 1, 4, 4), dtype=np.float32))

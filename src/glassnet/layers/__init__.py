@@ -2,6 +2,7 @@
 
 from glassnet.layers.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from glassnet.layers.attention import MultiHeadAttention
+from glassnet.layers.augment import RandomHorizontalFlip, RandomShift
 from glassnet.layers.conv import Conv2d
 from glassnet.layers.dropout import Dropout
 from glassnet.layers.embedding import Embedding
@@ -36,4 +37,6 @@ __all__ = [
     "LayerNorm",
     "MultiHeadAttention",
     "Residual",
+    "RandomShift",
+    "RandomHorizontalFlip",
 ]

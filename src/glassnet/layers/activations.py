@@ -110,23 +110,42 @@ class Tanh(_Elementwise):
 class ReLU(_Elementwise):
     """Rectified linear unit ``y = max(x, 0)``.
 
-    Backward (dy = dL/dy), from the cached mask x > 0:
-        dx = dy * (x > 0)      (the derivative at 0 is taken as 0, like PyTorch)
+    Args:
+        inplace: write y over x instead of into a new array, as PyTorch's
+            ``ReLU(inplace=True)``: saves an allocation and a pass over fresh
+            memory. Use it only where nothing else reads x afterwards (after a
+            Conv2d, Linear or MaxPool2d, whose backward doesn't use their output).
+
+    Backward (dy = dL/dy), from the cached mask y > 0 (the same as x > 0):
+        dx = dy * (y > 0)      (the derivative at 0 is taken as 0, like PyTorch)
 
     Example:
         >>> import numpy as np, glassnet as gn
         >>> gn.ReLU()(np.array([-1.0, 2.0]))
         array([0., 2.])
+        >>> x = np.array([-1.0, 2.0])
+        >>> _ = gn.ReLU(inplace=True)(x); x
+        array([0., 2.])
     """
 
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        if not isinstance(inplace, bool):
+            raise TypeError(f"inplace must be True or False. Received: inplace={inplace!r}")
+        self.inplace = inplace
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.maximum(x, 0)
+        y = np.maximum(x, 0, out=x if self.inplace else None)
         self._cache = y > 0 if self.training else None  # no mask to compute in eval mode
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         mask = self._cached()
         return dy * mask  # a product with the bool mask is several times faster than np.where
+
+    def get_config(self) -> dict[str, Any]:
+        # the default is left out, so models saved before the argument existed read the same
+        return {"inplace": True} if self.inplace else {}
 
 
 class LeakyReLU(_Elementwise):

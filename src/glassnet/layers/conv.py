@@ -14,6 +14,11 @@ from glassnet.module import Module, Parameter
 
 __all__ = ["Conv2d"]
 
+# In eval mode a batch is convolved in chunks whose columns and product take
+# at most this many bytes (at least one sample per chunk), so predicting in
+# large batches keeps a bounded workspace instead of one sized to the batch.
+EVAL_WORKSPACE_BYTES = 16 * 2**20
+
 
 class _Geometry(NamedTuple):
     """Sizes of one forward pass, derived from the input shape."""
@@ -114,8 +119,8 @@ class Conv2d(Module):
         self.bias = Parameter(np.zeros(self.out_channels, dtype=self.dtype)) if bias else None
         self._cache: tuple[_Geometry, dict[str, np.ndarray]] | None = None
         # Work arrays reused from call to call, for the two most recent input
-        # shapes; never returned to the caller. A large prediction batch keeps
-        # its (large) buffers until two other shapes have been seen.
+        # shapes (a training batch and the last, smaller one; or eval's chunk
+        # and its remainder); never returned to the caller.
         self._workspaces: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
 
     # -- shapes -------------------------------------------------------------
@@ -202,6 +207,23 @@ class Conv2d(Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d.forward expected input of shape {self._layout()}, got {x.shape}")
         g = self._geometry(x.shape)
+        y = np.empty((g.N, self.out_channels, g.Ho, g.Wo), dtype=self.dtype)
+        if self.training:  # backward needs the columns of the whole batch
+            self._cache = (g, self._convolve(x, y))
+            return y
+        # Eval mode caches nothing, so a large batch goes through in chunks whose
+        # columns fit in EVAL_WORKSPACE_BYTES: the workspace kept between calls stays bounded.
+        K = self.in_channels * self.kernel_size[0] * self.kernel_size[1] + (self.bias is not None)
+        per_sample = (K + self.out_channels) * g.Ho * g.G * self.dtype.itemsize
+        chunk = max(1, EVAL_WORKSPACE_BYTES // per_sample)
+        for start in range(0, g.N, chunk):
+            self._convolve(x[start : start + chunk], y[start : start + chunk])
+        self._cache = None
+        return y
+
+    def _convolve(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        """y = conv(x) through the workspace for x's shape, which holds ``cols`` afterwards."""
+        g = self._geometry(x.shape)
         ws = self._workspace(x.shape, g)
         (kH, kW), (pH, pW) = self.kernel_size, self.padding
         padded, cols = ws["padded"], ws["cols"]
@@ -214,10 +236,8 @@ class Conv2d(Module):
                 cols6[:, i, j] = self._windows(padded, i, j, g)
 
         y2d = np.matmul(self._matrix(), cols, out=ws["y2d"])
-        y = np.empty((g.N, self.out_channels, g.Ho, g.Wo), dtype=self.dtype)
         y[...] = y2d.reshape(self.out_channels, g.N, g.Ho, g.G)[..., : g.Wo].transpose(1, 0, 2, 3)
-        self._cache = (g, ws) if self.training else None
-        return y
+        return ws
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         if self._cache is None:

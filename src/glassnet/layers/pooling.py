@@ -39,6 +39,17 @@ def _empty_for_taps(shape: list[int], axis: int, k: int, stride: int, n: int, dt
     return np.zeros(shape, dtype=dtype)
 
 
+def _wins(tap: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Where ``tap`` takes over from the best so far: it is larger, or it is NaN.
+
+    As in PyTorch, NaN counts as the maximum, and of several NaNs the last
+    one holds the arg-max (``val > max or isnan(val)``). ``best`` comes from
+    ``np.maximum``, which propagates NaN, so a number never beats an earlier NaN.
+    """
+    wins = np.greater(tap, best)
+    return np.logical_or(wins, np.isnan(tap), out=wins)
+
+
 def _max_over(a: np.ndarray, axis: int, k: int, stride: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The maximum over the ``k`` taps of each window along ``axis``, and which tap holds it.
 
@@ -48,11 +59,11 @@ def _max_over(a: np.ndarray, axis: int, k: int, stride: int, n: int) -> tuple[np
     taps = [a[_taps(axis, b, stride, n)] for b in range(k)]
     if k == 1:
         return taps[0].copy(), np.zeros(taps[0].shape, dtype=np.uint8)
-    later_wins = np.greater(taps[1], taps[0])
+    later_wins = _wins(taps[1], taps[0])
     arg = later_wins.view(np.uint8) if k <= 256 else later_wins.astype(np.int64)
     out = np.maximum(taps[0], taps[1])
     for b in range(2, k):
-        later_wins = np.greater(taps[b], out)
+        later_wins = _wins(taps[b], out)
         # arg < b everywhere so far, so max(arg, b * later_wins) sets b exactly where tap b wins
         np.maximum(arg, np.multiply(later_wins, arg.dtype.type(b)), out=arg)
         np.maximum(out, taps[b], out=out)
@@ -155,6 +166,8 @@ class MaxPool2d(_Pool2d):
         dx = dy at the arg-max of each window, 0 elsewhere (summed where
              windows overlap). In a tie the first element in row-major order
              is the arg-max, as in PyTorch, so the gradient is never duplicated.
+             NaN counts as the maximum (y is NaN) and the last NaN of a
+             window in row-major order gets dy, as in PyTorch.
         Forward keeps, per window, the winning column j (per row) and row i.
 
     Example:

@@ -40,6 +40,15 @@ class LRScheduler(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()``'s values; ``optimizer.lr`` comes from the optimizer's own state."""
+        if not isinstance(state, dict) or set(state) != {"base_lr", "last_epoch"}:
+            raise ValueError(
+                f"a schedule's state must be {{'base_lr': ..., 'last_epoch': ...}}. Received: {state!r:.200}"
+            )
+        self.base_lr = positive_float(state["base_lr"], "base_lr")
+        self.last_epoch = positive_int(state["last_epoch"], "last_epoch", allow_zero=True)
+
 
 class StepLR(LRScheduler):
     """Step decay: ``lr = lr0 * gamma ** (e // step_size)``.

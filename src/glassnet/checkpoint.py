@@ -1,0 +1,625 @@
+"""Checkpoints: everything a training run needs to continue, bit for bit, after a crash.
+
+A checkpoint file is a zip archive in the model files' safe format (see
+``glassnet.io``): one JSON entry and raw arrays, nothing that can run code.
+
+* ``checkpoint.json``: ``{"format": "glassnet-checkpoint", "version": 1,
+  "architecture": <as in a model file>, "arrays": {name: {"dtype", "shape"}},
+  "optimizer": {"class", "lr", "steps", "slots": {slot: count}},
+  "schedules": [{"class", "state"}], "checkpoints": [ModelCheckpoint states],
+  "rng": {"fit": <bit_generator.state>, "layers": {layer name: <bit_generator.state>}},
+  "epoch": epochs completed, "step": optimizer steps, "run": {"samples", "batch_size"},
+  "history": {"epoch": [...], "history": {...}}, "metadata": {...}}``;
+* ``arrays/model/<name>`` for each parameter and buffer and
+  ``arrays/optimizer/<slot>/<i>`` for each optimizer slot (momentum, Adam's
+  moments) that holds an array: raw little-endian bytes in C order.
+
+The RNG states are NumPy's ``bit_generator.state`` dicts, which are plain
+JSON. Floats that JSON can't write (an infinite "best" value, a NaN loss)
+are stored as ``{"float": "inf"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import struct
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassnet import io
+from glassnet._checks import positive_int
+from glassnet.callbacks import Callback
+from glassnet.module import Module
+from glassnet.optim.schedulers import LRScheduler
+from glassnet.training import History, TrainingRun
+
+__all__ = ["ModelCheckpoint", "Checkpoint", "save_checkpoint", "read_checkpoint", "restore", "FORMAT", "VERSION"]
+
+FORMAT = "glassnet-checkpoint"
+VERSION = 1
+_JSON_ENTRY = "checkpoint.json"
+_HEADER_KEYS = {
+    "format",
+    "version",
+    "architecture",
+    "arrays",
+    "optimizer",
+    "schedules",
+    "checkpoints",
+    "rng",
+    "epoch",
+    "step",
+    "run",
+    "history",
+    "metadata",
+}
+
+
+# -- JSON values ------------------------------------------------------------
+def _to_json(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python numbers and non-finite floats as ``{"float": "inf"}``."""
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"float"} and value["float"] in ("inf", "-inf", "nan"):
+            return float(value["float"])
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _named_modules(module: Module, prefix: str = "") -> list[tuple[str, Module]]:
+    found = [(prefix or "model", module)]
+    for name, child in module.children():
+        found += _named_modules(child, prefix + name if not prefix else f"{prefix}.{name}")
+    return found
+
+
+def _stochastic_layers(model: Module) -> dict[str, Any]:
+    return {name: m for name, m in _named_modules(model) if m.stochastic}
+
+
+# -- saving -----------------------------------------------------------------
+def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: dict[str, Any] | None = None) -> None:
+    """Write the state of ``run`` (as ``fit`` shares it with callbacks) to ``path``, atomically.
+
+    The file is written next to ``path`` under a temporary name, flushed,
+    then renamed over ``path``: a crash or a full disk leaves the previous
+    checkpoint as it was.
+
+    Raises:
+        OSError (FileNotFoundError, PermissionError, ...): the folder is missing
+            or not writable, or the disk is full; the message says which.
+        ValueError: a layer class is not registered or the metadata is not JSON-safe.
+    """
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict of JSON-safe values. Received: {type(metadata).__name__}")
+    model, optimizer = run.model, run.optimizer
+    arrays = {f"model/{name}": a for name, a in model.state_dict().items()}
+    opt_state = optimizer.state_dict()
+    slots = optimizer._state_lists()
+    for slot in slots:
+        for i, value in enumerate(opt_state[slot]):
+            if value is not None:
+                arrays[f"optimizer/{slot}/{i}"] = value
+    io._check_arrays(arrays)
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "architecture": io._architecture(model),
+        "arrays": {name: {"dtype": a.dtype.name, "shape": list(a.shape)} for name, a in arrays.items()},
+        "optimizer": {
+            "class": type(optimizer).__name__,
+            "lr": float(opt_state["lr"]),
+            "steps": int(opt_state["steps"]),
+            "slots": {slot: len(values) for slot, values in slots.items()},
+        },
+        "schedules": [
+            {"class": type(cb).__name__, "state": _to_json(cb.state_dict())}
+            for cb in run.callbacks
+            if isinstance(cb, LRScheduler)
+        ],
+        "checkpoints": [_to_json(cb.state_dict()) for cb in run.callbacks if isinstance(cb, ModelCheckpoint)],
+        "rng": {
+            "fit": _to_json(run.rng.bit_generator.state),
+            "layers": {name: _to_json(m.rng.bit_generator.state) for name, m in _stochastic_layers(model).items()},
+        },
+        "epoch": run.epoch,
+        "step": int(opt_state["steps"]),
+        "run": {"samples": run.samples, "batch_size": run.batch_size},
+        "history": {"epoch": list(run.history.epoch), "history": _to_json(run.history.history)},
+        "metadata": metadata or {},
+    }
+    try:
+        text = json.dumps(header, allow_nan=False, indent=1)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"cannot save the checkpoint: its metadata or a state is not JSON-safe ({err})") from err
+    _write_archive(Path(os.fspath(path)), text.encode("utf-8"), arrays)
+
+
+def _why(err: OSError, folder: Path) -> str:
+    if isinstance(err, FileNotFoundError):
+        return f"the folder {folder} does not exist"
+    if isinstance(err, NotADirectoryError):
+        return f"{folder} is not a folder"
+    if isinstance(err, PermissionError):
+        return f"no permission to write in {folder}"
+    if err.errno == errno.ENOSPC:
+        return "the disk is full"
+    return err.strerror or str(err)
+
+
+def _write_archive(target: Path, header: bytes, arrays: dict[str, np.ndarray]) -> None:
+    """The JSON entry and the arrays, written as ``io.save`` writes a model: temporary file, fsync, rename."""
+    folder = target.parent
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+                zf.writestr(io._entry(_JSON_ENTRY, len(header)), header)
+                for name, array in arrays.items():
+                    raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+                    zf.writestr(io._entry("arrays/" + name, len(raw)), raw)
+            f.flush()
+            os.fsync(f.fileno())
+        io._copy_mode(target, tmp_name)
+        os.replace(tmp_name, target)
+    except OSError as err:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        kept = " (the previous checkpoint is unchanged)" if target.exists() else ""
+        raise type(err)(err.errno, f"cannot write the checkpoint {target}: {_why(err, folder)}{kept}") from err
+    except BaseException:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        raise
+    io._fsync_folder(folder)
+
+
+# -- reading ----------------------------------------------------------------
+class Checkpoint:
+    """A checkpoint file read and checked in memory: its JSON header and its arrays.
+
+    Nothing is built or run; ``restore`` (which ``fit(resume_from=...)`` calls)
+    compares it with the run it continues.
+    """
+
+    def __init__(self, where: str, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.where, self.header, self.arrays = where, header, arrays
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed when it was written."""
+        return int(self.header["epoch"])
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken when it was written."""
+        return int(self.header["step"])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.header["metadata"])
+
+    @property
+    def history(self) -> History:
+        """The History up to the checkpoint."""
+        history = History()
+        history.epoch = list(self.header["history"]["epoch"])
+        history.history = {k: list(v) for k, v in self.header["history"]["history"].items()}
+        return history
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({self.where!r}, epoch={self.epoch}, step={self.step})"
+
+
+def _bad(where: str, what: str) -> ValueError:
+    return ValueError(f"{where}: {what}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_header(header: Any, where: str) -> dict[str, Any]:
+    if not isinstance(header, dict):
+        raise _bad(where, f"{_JSON_ENTRY} must hold a JSON object, got {type(header).__name__}")
+    if header.get("format") != FORMAT:
+        hint = " (a model file: load it with glassnet.load)" if header.get("format") == io.FORMAT else ""
+        raise _bad(where, f"not a glassnet checkpoint (format {io._short(header.get('format'))}){hint}")
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _bad(where, f"invalid format version {io._short(version)}")
+    if version > VERSION:
+        raise _bad(where, f"written in checkpoint version {version} by a newer glassnet; this one reads {VERSION}")
+    if set(header) != _HEADER_KEYS:
+        raise _bad(where, f"{_JSON_ENTRY} must have the keys {sorted(_HEADER_KEYS)}, got {io._short(sorted(header))}")
+    kinds = {
+        "arrays": dict,
+        "optimizer": dict,
+        "schedules": list,
+        "checkpoints": list,
+        "rng": dict,
+        "run": dict,
+        "history": dict,
+        "metadata": dict,
+    }
+    for key, kind in kinds.items():
+        if not isinstance(header[key], kind):
+            raise _bad(where, f"{key!r} must be a JSON {'object' if kind is dict else 'array'}")
+    for key in ("epoch", "step"):
+        if not _is_int(header[key]):
+            raise _bad(where, f"{key!r} must be an integer >= 0, got {io._short(header[key])}")
+    opt = header["optimizer"]
+    if (
+        set(opt) != {"class", "lr", "steps", "slots"}
+        or not isinstance(opt["class"], str)
+        or not isinstance(opt["slots"], dict)
+        or not all(_is_int(v) for v in opt["slots"].values())
+    ):
+        raise _bad(where, f"invalid optimizer state {io._short(opt)}")
+    rng = header["rng"]
+    if set(rng) != {"fit", "layers"} or not isinstance(rng["layers"], dict):
+        raise _bad(where, "'rng' must be {'fit': ..., 'layers': {...}}")
+    run = header["run"]
+    if set(run) != {"samples", "batch_size"} or not all(_is_int(v) for v in run.values()):
+        raise _bad(where, f"invalid 'run' {io._short(run)}")
+    history = header["history"]
+    if (
+        set(history) != {"epoch", "history"}
+        or not isinstance(history["epoch"], list)
+        or not isinstance(history["history"], dict)
+        or not all(isinstance(v, list) for v in history["history"].values())
+    ):
+        raise _bad(where, "invalid 'history'")
+    header["history"] = _from_json(history)
+    return header
+
+
+def _array_layout(name: str, meta: Any, where: str) -> tuple[np.dtype, tuple[int, ...], int]:
+    if not isinstance(meta, dict) or set(meta) != {"dtype", "shape"}:
+        raise _bad(where, f"array {name!r} must be described as {{'dtype': ..., 'shape': [...]}}")
+    dtype_name, shape = meta["dtype"], meta["shape"]
+    if dtype_name not in io._ALLOWED_DTYPES:
+        raise _bad(
+            where, f"array {name!r} has dtype {io._short(dtype_name)}; only {list(io._ALLOWED_DTYPES)} are allowed"
+        )
+    if not isinstance(shape, list) or len(shape) > 32 or not all(_is_int(d) for d in shape):
+        raise _bad(where, f"array {name!r} has an invalid shape {io._short(shape)}")
+    dtype = np.dtype(dtype_name).newbyteorder("<")
+    return dtype, tuple(shape), math.prod(shape) * dtype.itemsize
+
+
+def _read_from(zf: zipfile.ZipFile, file_size: int, where: str) -> Checkpoint:
+    archive = io._Archive(zf, file_size, where)
+    if sum(info.file_size for info in archive.entries.values()) > file_size:
+        raise _bad(where, "the archive's entries claim more bytes than the file holds (overlapping entries)")
+    info = archive.entries.get(_JSON_ENTRY)
+    if info is None:
+        hint = " (a model file: load it with glassnet.load)" if io._JSON_ENTRY in archive.entries else ""
+        raise _bad(where, f"the archive has no {_JSON_ENTRY}, so it is not a glassnet checkpoint{hint}")
+    if info.file_size > io._MAX_JSON_BYTES:
+        raise _bad(where, f"{_JSON_ENTRY} is {info.file_size} bytes, more than the {io._MAX_JSON_BYTES} allowed")
+    data = archive.read(_JSON_ENTRY, info.file_size)
+    try:
+        header = json.loads(
+            data.decode("utf-8"), parse_constant=io._no_constant, object_pairs_hook=io._no_duplicate_keys
+        )
+    except (ValueError, RecursionError) as err:
+        raise _bad(where, f"{_JSON_ENTRY} is not valid JSON ({io._short(str(err))})") from None
+    header = _check_header(header, where)
+    described: dict[str, Any] = header["arrays"]
+    stored = {n[len("arrays/") :] for n in archive.entries if n.startswith("arrays/")}
+    others = sorted(set(archive.entries) - {_JSON_ENTRY} - {"arrays/" + n for n in stored})
+    if others or stored != set(described):
+        raise _bad(
+            where,
+            f"the archive's entries do not match {_JSON_ENTRY}: missing {sorted(set(described) - stored)[:10]}, "
+            f"unexpected {sorted(stored - set(described))[:10] + others[:10]}",
+        )
+    arrays = {}
+    for name, meta in described.items():
+        dtype, shape, nbytes = _array_layout(name, meta, where)
+        arrays[name] = np.frombuffer(archive.read("arrays/" + name, nbytes), dtype=dtype).reshape(shape)
+    return Checkpoint(where, header, arrays)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and check the checkpoint file ``path`` in memory; nothing in it is imported, unpickled or run.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is not a glassnet checkpoint, is truncated or damaged,
+            or was written by a newer version.
+    """
+    where = os.fspath(path)
+    if os.path.isdir(where):
+        raise ValueError(
+            f"{where} is a folder; give the checkpoint file in it (e.g. {os.path.join(where, 'checkpoint.gnet')})"
+        )
+    with open(where, "rb") as f:
+        start = f.read(4)
+        if start[:1] == b"\x80":
+            raise _bad(where, "this looks like a pickle file; glassnet never loads pickles")
+        if start != b"PK\x03\x04":
+            raise _bad(where, "not a glassnet checkpoint (a checkpoint is a zip archive)")
+        file_size = os.fstat(f.fileno()).st_size
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as zf:
+                return _read_from(zf, file_size, where)
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            EOFError,
+            struct.error,
+            zlib.error,
+            NotImplementedError,
+        ) as err:
+            raise _bad(where, f"damaged or truncated archive ({err})") from None
+        except OSError as err:  # a seek past the end of a truncated file
+            raise _bad(where, f"damaged or truncated archive ({err})") from None
+
+
+# -- restoring --------------------------------------------------------------
+def _set_rng(generator: np.random.Generator, state: Any, what: str, where: str) -> None:
+    """Put a saved ``bit_generator.state`` back, checking it is one of the same kind."""
+    bit_generator = generator.bit_generator
+    expected = bit_generator.state["bit_generator"]
+    if not isinstance(state, dict) or state.get("bit_generator") != expected:
+        raise _bad(where, f"the RNG state of {what} is not a {expected} state: {io._short(state)}")
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise _bad(where, f"invalid RNG state for {what} ({io._short(str(err))})") from None
+
+
+def _restore_model(ck: Checkpoint, model: Module) -> None:
+    where = ck.where
+    if ck.header["architecture"] != json.loads(json.dumps(io._architecture(model))):  # tuples as lists
+        raise _bad(
+            where,
+            "the checkpoint was written for another model: its architecture "
+            f"{io._short(ck.header['architecture'])} differs from this model's",
+        )
+    targets: dict[str, np.ndarray] = {n: p.data for n, p in model.named_parameters()}
+    targets.update(model.named_buffers())
+    saved = {n[len("model/") :]: a for n, a in ck.arrays.items() if n.startswith("model/")}
+    if set(saved) != set(targets):
+        raise _bad(
+            where, f"the checkpoint's arrays {sorted(saved)[:10]} do not match the model's {sorted(targets)[:10]}"
+        )
+    for name, target in targets.items():
+        if saved[name].shape != target.shape or saved[name].dtype.name != target.dtype.name:
+            raise _bad(
+                where,
+                f"array {name!r} is {saved[name].dtype.name} {saved[name].shape}, "
+                f"but the model holds {target.dtype.name} {target.shape}",
+            )
+    model.load_state_dict(saved)
+
+
+def _restore_optimizer(ck: Checkpoint, optimizer: Any) -> None:
+    where, saved = ck.where, ck.header["optimizer"]
+    if saved["class"] != type(optimizer).__name__:
+        raise _bad(
+            where, f"the checkpoint holds {io._short(saved['class'])} state, but fit got {type(optimizer).__name__}"
+        )
+    slots = optimizer._state_lists()
+    if saved["slots"] != {slot: len(values) for slot, values in slots.items()}:
+        raise _bad(where, f"the optimizer's slots {io._short(saved['slots'])} do not match this optimizer's")
+    state: dict[str, Any] = {"lr": saved["lr"], "steps": saved["steps"]}
+    for slot, values in slots.items():
+        state[slot] = [ck.arrays.get(f"optimizer/{slot}/{i}") for i in range(len(values))]
+    try:
+        optimizer.load_state_dict(state)
+    except (TypeError, ValueError) as err:
+        raise _bad(where, f"cannot restore the optimizer: {err}") from None
+
+
+def _restore_callbacks(ck: Checkpoint, callbacks: list[Callback]) -> None:
+    where = ck.where
+    schedules = [cb for cb in callbacks if isinstance(cb, LRScheduler)]
+    saved = ck.header["schedules"]
+    names = [s.get("class") if isinstance(s, dict) else None for s in saved]
+    if names != [type(cb).__name__ for cb in schedules]:
+        raise _bad(
+            where,
+            f"the checkpoint's run had the schedules {io._short(names)}; give fit the same ones "
+            f"(it got {[type(cb).__name__ for cb in schedules]})",
+        )
+    for cb, entry in zip(schedules, saved):
+        try:
+            cb.load_state_dict(_from_json(entry.get("state")))
+        except (TypeError, ValueError) as err:
+            raise _bad(where, f"cannot restore {type(cb).__name__}: {err}") from None
+    # A checkpoint callback's own state (its best value) is restored where there is one to take it.
+    checkpoints = [cb for cb in callbacks if isinstance(cb, ModelCheckpoint)]
+    for checkpoint, state in zip(checkpoints, ck.header["checkpoints"]):
+        checkpoint.load_state_dict(_from_json(state), where)
+
+
+def _put_back(optimizer: Any, state: dict[str, Any]) -> None:
+    """Undo a partial ``load_state_dict`` (which refuses the empty slots of a fresh SGD)."""
+    optimizer.lr, optimizer.steps = state["lr"], state["steps"]
+    for slot, values in optimizer._state_lists().items():
+        values[:] = state[slot]
+
+
+def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None:
+    """Continue ``run`` from the checkpoint at ``path``: ``fit(resume_from=path)`` calls this.
+
+    Restores the weights and buffers, the optimizer's slots and step count,
+    the schedules, fit's RNG and every stochastic layer's, the History and
+    the epoch count, after checking that the checkpoint belongs to this run.
+    A checkpoint that doesn't fit raises ValueError and leaves the run as it was.
+    """
+    ck = read_checkpoint(path)
+    where = ck.where
+    same_run = {"samples": run.samples, "batch_size": run.batch_size}
+    if ck.header["run"] != same_run:
+        raise _bad(
+            where,
+            f"the checkpoint's run trained on {ck.header['run']['samples']} samples in batches of "
+            f"{ck.header['run']['batch_size']}; this one has {run.samples} and {run.batch_size}",
+        )
+    if ck.epoch > epochs:
+        raise _bad(where, f"the checkpoint is at epoch {ck.epoch}, past epochs={epochs}")
+    layers = _stochastic_layers(run.model)
+    if set(ck.header["rng"]["layers"]) != set(layers):
+        raise _bad(
+            where, f"the checkpoint's stochastic layers {sorted(ck.header['rng']['layers'])[:10]} are not this model's"
+        )
+    # The RNG states are checked on scratch generators of the same kind first.
+    _set_rng(np.random.Generator(type(run.rng.bit_generator)()), ck.header["rng"]["fit"], "fit's generator", where)
+    for name, layer in layers.items():
+        _set_rng(np.random.Generator(type(layer.rng.bit_generator)()), ck.header["rng"]["layers"][name], name, where)
+    stateful = [cb for cb in run.callbacks if isinstance(cb, (LRScheduler, ModelCheckpoint))]
+    backup = (run.model.state_dict(), run.optimizer.state_dict(), [cb.state_dict() for cb in stateful])
+    try:
+        _restore_model(ck, run.model)
+        _restore_optimizer(ck, run.optimizer)
+        _restore_callbacks(ck, run.callbacks)
+    except BaseException:  # put the run back as it was: no half-restored state
+        run.model.load_state_dict(backup[0])
+        _put_back(run.optimizer, backup[1])
+        for cb, state in zip(stateful, backup[2]):
+            cb.load_state_dict(state)
+        raise
+    _set_rng(run.rng, ck.header["rng"]["fit"], "fit's generator", where)
+    for name, layer in layers.items():
+        _set_rng(layer.rng, ck.header["rng"]["layers"][name], name, where)
+    history = ck.history
+    run.history.epoch, run.history.history = history.epoch, history.history
+    run.epoch = ck.epoch
+
+
+# -- the callback -----------------------------------------------------------
+class ModelCheckpoint(Callback):
+    """Save a resumable checkpoint during ``fit``: ``fit(..., resume_from=path)`` continues from it.
+
+    A checkpoint holds the model, the optimizer's state (momentum buffers,
+    Adam's moments, the step count), the schedules' state, the states of
+    fit's shuffling generator and of every stochastic layer, the epoch count
+    and the History. Resuming gives, bit for bit, the weights of a run that
+    never stopped. It is written at the end of an epoch, after the other
+    callbacks (so schedules have stepped), atomically: a crash while writing
+    leaves the previous checkpoint intact. An epoch that a callback stops
+    part-way is not saved (it could not be resumed exactly).
+
+    Args:
+        path: the file to write. It may name the epoch and the logs as in
+            ``"ckpt-{epoch:03d}-{val_loss:.3f}.gnet"``; then each save is a new file.
+        monitor: the value that ``save_best_only`` compares; "val_loss" falls
+            back to "loss" without validation data.
+        save_best_only: write only when ``monitor`` improves on the best so far.
+        every: write every ``every`` epochs.
+        mode: "min", "max" or "auto" (max for names containing "acc").
+        metadata: a JSON-safe dict stored with each checkpoint.
+
+    Example:
+        >>> import os, tempfile, numpy as np, glassnet as gn
+        >>> x = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+        >>> y = (x.sum(axis=1) > 0).astype(np.int64)
+        >>> def run(epochs, **kwargs):
+        ...     model = gn.Sequential(gn.Linear(3, 8, rng=0), gn.ReLU(), gn.Dropout(0.2), gn.Linear(8, 2, rng=1))
+        ...     opt = gn.Adam(model.parameters(), lr=0.01)
+        ...     model.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=opt, epochs=epochs,
+        ...               batch_size=8, seed=0, verbose=0, **kwargs)
+        ...     return model
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "checkpoint.gnet")
+        ...     _ = run(2, callbacks=[gn.ModelCheckpoint(path)])  # stops after 2 of 4 epochs
+        ...     resumed = run(4, resume_from=path)                # a new process could do this
+        >>> bool(np.array_equal(resumed[0].weight.data, run(4)[0].weight.data))
+        True
+    """
+
+    runs_last = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        every: int = 1,
+        mode: str = "auto",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        if not self.path:
+            raise ValueError("path must name a file. Received: path=''")
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be the name of a logged value. Received: monitor={monitor!r}")
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.every = positive_int(every, "every")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict of JSON-safe values. Received: {type(metadata).__name__}")
+        self.metadata = metadata
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.last_saved: str | None = None  # the file written last, None before the first save
+
+    def on_train_begin(self) -> None:
+        # Fail before training, not after the first epoch.
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            reason = "is not a folder" if os.path.exists(folder) else "does not exist"
+            raise FileNotFoundError(errno.ENOENT, f"cannot write checkpoints to {self.path}: {folder} {reason}")
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.last_saved = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        run = self.run
+        if run is None:
+            raise RuntimeError("ModelCheckpoint saves the state of a fit run: pass it in fit(callbacks=[...])")
+        if run.epoch != epoch + 1 or run.epoch % self.every:
+            return
+        if self.save_best_only:
+            key = "loss" if self.monitor == "val_loss" and self.monitor not in logs else self.monitor
+            if key not in logs:
+                raise ValueError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, but the epoch logs hold only {sorted(logs)}"
+                )
+            value = float(logs[key])
+            if not (value < self.best if self.mode == "min" else value > self.best):
+                return
+            self.best = value
+        path = self.path.format(epoch=epoch + 1, **logs) if "{" in self.path else self.path
+        save_checkpoint(path, run, metadata=self.metadata)
+        self.last_saved = path
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: Any, where: str = "state") -> None:
+        best = state.get("best") if isinstance(state, dict) else None
+        if set(state if isinstance(state, dict) else ()) != {"best"} or not isinstance(best, (int, float)):
+            raise ValueError(f"{where}: invalid ModelCheckpoint state {io._short(state)}")
+        self.best = float(best)
