@@ -162,3 +162,24 @@ def test_python_dash_m_runs_the_command():
     )
     assert done.returncode == 0
     assert all(name in done.stdout for name, _, _ in cli.SUBCOMMANDS)
+
+
+def test_the_demo_curve_says_when_its_axis_is_logarithmic():
+    from glassnet.plot import y_axis
+
+    assert y_axis([1.3, 0.5, 0.002], "SSE") == (True, "SSE (log scale)")
+    assert y_axis([1.3, 0.5, 0.2], "SSE") == (False, "SSE")
+
+
+def test_a_model_file_from_before_the_preprocessing_was_recorded(digits_cnn, tmp_path, capsys):
+    model = gn.load(digits_cnn / "model.gnet")
+    older = {k: v for k, v in model.metadata.items() if k not in ("preprocessing", "settings")}
+    model.save(tmp_path / "older.gnet", metadata=older)
+    raw, _ = gn.datasets.digits(raw=True)
+    np.save(tmp_path / "raw.npy", raw[:4])
+    capsys.readouterr()
+    assert cli.main(["predict", str(tmp_path / "older.gnet"), str(tmp_path / "raw.npy")]) == 0
+    captured = capsys.readouterr()
+    assert "divided by 16" in captured.err  # digits' pixel range, known from the data set's name
+    expected = model.predict(gn.datasets.digits()[0][:4]).argmax(axis=1)
+    assert [int(line.split()[1]) for line in captured.out.strip().splitlines()[1:]] == expected.tolist()

@@ -17,6 +17,13 @@ def _pyplot() -> Any:
     return plt
 
 
+def y_axis(values: Sequence[float], ylabel: str) -> tuple[bool, str]:
+    """Whether the curve goes on a log scale (it spans more than 100x) and the label that says so."""
+    if len(values) and min(values) > 0 and max(values) / min(values) > 100:
+        return True, f"{ylabel} (log scale)"  # equal steps on the axis are equal ratios, not differences
+    return False, ylabel
+
+
 def loss_curve(
     values: Sequence[float], path: str, *, title: str = "", xlabel: str = "epoch", ylabel: str = "loss"
 ) -> None:
@@ -24,9 +31,9 @@ def loss_curve(
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot(range(1, len(values) + 1), values)
-    if len(values) and min(values) > 0 and max(values) / min(values) > 100:
+    log, ylabel = y_axis(values, ylabel)
+    if log:
         ax.set_yscale("log")
-        ylabel += " (log scale)"  # equal steps on the axis are equal ratios, not equal differences
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()

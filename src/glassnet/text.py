@@ -26,7 +26,7 @@ from glassnet._checks import as_rng, positive_int
 from glassnet.datasets.text import random_batch, sequential_windows
 from glassnet.losses import CrossEntropyLoss
 from glassnet.module import Module
-from glassnet.optim import AdamW, Optimizer, WarmupCosineLR, clip_grad_norm
+from glassnet.optim import Adam, AdamW, Optimizer, WarmupCosineLR, clip_grad_norm
 
 __all__ = ["TextRecipe", "RECIPES", "train_steps", "validation_loss", "estimate_loss"]
 
@@ -80,6 +80,33 @@ RECIPES: dict[str, TextRecipe] = {
         describe="GPT 4 layers x 4 heads x 128, AdamW (0.9, 0.99) weight decay 0.1",
     ),
 }
+
+
+def _char_rnn(cell: str) -> Callable[[int, int, int], Module]:
+    def build(vocab_size: int, context: int, seed: int) -> Module:
+        from glassnet.char_rnn import CharRNN
+
+        return CharRNN(vocab_size, embedding_dim=64, hidden_size=256, cell=cell, rng=seed)
+
+    return build
+
+
+def _adam(model: Module, s: TextRecipe) -> Optimizer:
+    return Adam(model.parameters(), lr=s.lr)
+
+
+# The character LSTM: Embedding(65, 64) -> LSTM(64, 256) -> Linear(256, 65), context 64, batch 32,
+# Adam lr 2e-3 (constant), clipping at 1.0, 2,000 steps; "rnn" is the same recipe with a tanh RNN cell.
+for _cell, _name in (("lstm", "LSTM"), ("rnn", "tanh RNN")):
+    RECIPES[_cell] = TextRecipe(
+        build=_char_rnn(_cell),
+        optimizer=_adam,
+        batch_size=32,
+        lr=2e-3,
+        min_lr=None,
+        warmup_steps=0,
+        describe=f"Embedding(V, 64) -> {_name}(64, 256) -> Linear(256, V), Adam; generation carries the state",
+    )
 
 
 def estimate_loss(model: Module, view: np.ndarray, batch_size: int, batches: int, rng: np.random.Generator) -> float:
