@@ -202,3 +202,26 @@ def test_shards_cover_each_batch_once_in_rank_order():
             assert parts[0][0] == start and parts[-1][1] == stop
             assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
             assert max(hi - lo for lo, hi in parts) - min(hi - lo for lo, hi in parts) <= 1
+
+
+@needs_mpi
+def test_the_distributed_benchmark_runs_and_reports_every_row(tmp_path):
+    pytest.importorskip("torch")
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "distributed.py").exists():
+        pytest.skip("benchmarks/ is not beside the tests")
+    out = tmp_path / "d.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.distributed", "--workloads", "mlp", "--repeats", "1", "--limit", "512"]
+        + ["--synthetic", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(gn.__file__).resolve().parents[1]), str(root)])},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "glassnet, 2 ranks x 1 thread" in done.stdout and "scaling efficiency" in done.stdout
+    (row,) = __import__("json").loads(out.read_text())["table"]
+    assert set(row["seconds"]) == {"glassnet 1x2", "glassnet 1x1", "glassnet 2 ranks x1", "torch 1x2"}
+    assert all(s > 0 for s in row["seconds"].values()) and row["comm_ms_per_step"] >= 0

@@ -19,13 +19,12 @@ from glassnet.layers import (
     LeakyReLU,
     Linear,
     MaxPool2d,
-    RandomHorizontalFlip,
-    RandomShift,
     ReLU,
     Sigmoid,
     Softmax,
     Tanh,
 )
+from glassnet.layers.augment import RandomHorizontalFlip, RandomShift
 from glassnet.module import Module, Sequential
 from glassnet.onnx import Converter, Graph, register_converter
 
@@ -96,11 +95,11 @@ def _simple(op: str) -> Converter:
     return convert
 
 
-for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu"), (Identity, "Identity")):
+for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu"), (Identity, "Identity"), (Dropout, "Identity")):
     register_converter(_cls)(_simple(_op))
-# the train-only layers are the identity in eval mode, the mode an export is of
-for _train_only in (Dropout, RandomShift, RandomHorizontalFlip):
-    register_converter(_train_only)(_simple("Identity"))
+# data augmentation is the identity in eval mode, which is what an exported model runs
+for _augment in (RandomHorizontalFlip, RandomShift):
+    register_converter(_augment)(_simple("Identity"))
 
 
 @register_converter(LeakyReLU)

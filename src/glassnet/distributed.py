@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,6 +100,8 @@ class DataParallel:
         self.sync_batchnorm = sync_batchnorm
         self._flat: np.ndarray | None = None
         self._flat_params: list[Parameter] = []
+        self.comm_seconds = 0.0  # time spent in the gradients' Allreduce (waiting for the others included)
+        self.steps = 0
 
     def __repr__(self) -> str:
         return f"DataParallel(rank={self.rank}, size={self.size}, sync_batchnorm={self.sync_batchnorm})"
@@ -164,7 +167,10 @@ class DataParallel:
         for p in params:
             flat[offset : offset + p.grad.size] = p.grad.ravel()
             offset += p.grad.size
+        started = time.perf_counter()
         self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
+        self.comm_seconds += time.perf_counter() - started
+        self.steps += 1
         offset = 0
         for p in params:
             p.grad[...] = flat[offset : offset + p.grad.size].reshape(p.grad.shape)
