@@ -25,7 +25,7 @@ How each layer maps (the layer's forward math is in its own docstring):
     GELU        x * 0.5 * (1 + Erf(x / sqrt 2)); "tanh": x * 0.5 * (1 + Tanh(sqrt(2/pi) (x + 0.044715 x³)))
     Softmax     Softmax(axis): since opset 13 it normalises along that one axis, as glassnet does
     Flatten     Flatten(axis=1)
-    Dropout, Identity   Identity (Dropout is the identity in eval mode)
+    Dropout, RandomShift, RandomHorizontalFlip, Identity   Identity (the first three are the identity in eval mode)
     Sequential  its layers in order
     Embedding, LayerNorm, Residual, MultiHeadAttention, RNN, LSTM, GRU, GPT: see glassnet/_onnx_sequence.py
 
