@@ -169,6 +169,12 @@ def _data_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="download missing IDX files (into --data-path if given)")
 
 
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    from glassnet.seeing import add_explain_args
+
+    add_explain_args(p)
+
+
 # (name, help, adds the arguments); glassnet.commands.<name> runs it
 SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("demo", "train the tutorial's 3-4-1 sigmoid network and plot its loss", _demo_args),
@@ -177,6 +183,7 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ("predict", "classes and probabilities for the samples in a .npy file", _predict_args),
     ("summary", "layers, output shapes and parameter counts of a saved model", _summary_args),
     ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
+    ("explain", "one forward and backward pass printed as the chain rule, layer by layer", _explain_args),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}

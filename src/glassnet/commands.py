@@ -430,3 +430,12 @@ def export(args: argparse.Namespace) -> int:
         f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
     )
     return 0
+
+
+# -- seeing inside: the functions live in seeing.py --------------------------------------
+
+
+def explain(args: argparse.Namespace) -> int:
+    from glassnet.seeing import explain as run
+
+    return run(args)
