@@ -12,6 +12,7 @@ benchmarks/README.md for the protocol and the meaning of each column.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import os
@@ -27,7 +28,10 @@ from benchmarks.worker import SUPPORTED, thread_env
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_FRAMEWORKS = ("glassnet", "torch", "sklearn")
-ALL_WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict")
+ALL_WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "lstm", "lstm-generate")
+SEQUENCE_WORKLOADS = ("lstm", "lstm-generate")  # timed per step / per generated text: never scaled
+# Language-model workloads: opt-in (--workloads gpt), each run by its own module with its own table.
+TEXT_WORKLOADS = {"gpt": "benchmarks.gpt"}
 NAMES = {"glassnet": "glassnet", "torch": "PyTorch", "sklearn": "scikit-learn", "numpy": "NumPy loop"}
 REFERENCE = {"tutorial": "numpy"}  # every other workload is compared with PyTorch
 EPOCH = 60_000  # training samples in a Fashion-MNIST epoch
@@ -35,6 +39,7 @@ TEST_SET = 10_000
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": dict(
+        steps=200,
         repeats=3,
         limit=None,
         cnn_limit=20_000,
@@ -47,6 +52,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         group=False,
     ),
     "quick": dict(
+        steps=50,
         repeats=1,
         limit=20_000,
         cnn_limit=3_000,
@@ -59,6 +65,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         group=False,
     ),
     "tiny": dict(
+        steps=2,
         repeats=1,
         limit=512,
         cnn_limit=256,
@@ -100,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--synthetic", action="store_true", help="random data of Fashion-MNIST's shapes instead of the files"
     )
+    p.add_argument("--steps", type=int, help="timed training steps of the sequence workloads (default 200)")
     p.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed to one worker process")
     p.add_argument(
@@ -114,7 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.frameworks = _pick(args.frameworks, ALL_FRAMEWORKS, "frameworks", p)
-    args.workloads = _pick(args.workloads, ALL_WORKLOADS, "workloads", p)
+    args.workloads = _pick(args.workloads, ALL_WORKLOADS + tuple(TEXT_WORKLOADS), "workloads", p)
     for name in ("repeats", "threads", "tutorial_repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1. Received: {getattr(args, name)}")
@@ -147,6 +155,7 @@ def worker_command(args: argparse.Namespace, framework: str, workloads: list[str
     if args.test_limit is not None:
         cmd += ["--test-limit", str(args.test_limit)]
     cmd += ["--tutorial-repeats", str(args.tutorial_repeats), "--gemm-size", str(args.gemm_size)]
+    cmd += ["--steps", str(args.steps)]
     if args.synthetic:
         cmd.append("--synthetic")
     return cmd
@@ -205,6 +214,10 @@ def forward_flops(workload: str) -> int:
     from benchmarks.common import INPUT_SHAPES, SPECS
     from benchmarks.common import forward_flops as count
 
+    if workload in SEQUENCE_WORKLOADS:
+        from benchmarks.lstm import forward_flops as sequence_flops
+
+        return sequence_flops(workload)
     family = workload.split("-")[0]
     return count(SPECS[family], INPUT_SHAPES[family])
 
@@ -252,7 +265,7 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
                 samples_per_s=samples / seconds,
                 runs=len(entries),
             )
-            passes = 1 if workload.endswith("predict") else 3  # forward + backward ≈ 3 forward passes
+            passes = 1 if workload.endswith(("predict", "generate")) else 3  # forward + backward ≈ 3 forward passes
             row["gflops"] = passes * forward_flops(workload) * row["samples_per_s"] / 1e9
             row["of_ceiling"] = row["gflops"] / ceiling if ceiling else None
             processes = [run for _, run in entries if run.get("process")]
@@ -260,6 +273,7 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
                 row["scaled_seconds"] = seconds
             else:
                 full = TEST_SET if workload.endswith("predict") else EPOCH
+                full = samples if workload in SEQUENCE_WORKLOADS else full
                 row["scaled_seconds"] = seconds * full / samples
                 row["scaled"] = samples != full
                 row["peak_rss_mib"] = statistics.median(p["process"]["peak_rss_mib"] for p in processes)
@@ -287,6 +301,8 @@ LABELS = {
     "cnn": "CNN train, batch 64",
     "mlp-predict": "MLP predict, batch 1000",
     "cnn-predict": "CNN predict, batch 1000",
+    "lstm": "LSTM train step, batch 32x64",
+    "lstm-generate": "LSTM generate 500 chars",
 }
 
 
@@ -472,6 +488,20 @@ def main(argv: list[str] | None = None) -> int:
     if "glassnet" not in frameworks:
         print("glassnet is not importable: install it with pip install -e . from the repository root", file=sys.stderr)
         return 2
+    text = [w for w in args.workloads if w in TEXT_WORKLOADS]
+    args.workloads = [w for w in args.workloads if w not in TEXT_WORKLOADS]
+    for workload in text:  # e.g. benchmarks.gpt: same threads and repeats, its own table
+        module = importlib.import_module(TEXT_WORKLOADS[workload])
+        flags = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
+        flags += ["--frameworks", ",".join(fw for fw in frameworks if fw != "sklearn")]
+        if args.tiny:
+            flags += ["--steps", "3", "--warmup", "1", "--gen-length", "20"]
+        elif args.quick:
+            flags += ["--steps", "100"]
+        module.main(flags)
+        print()
+    if not args.workloads:
+        return 0
     data = "synthetic data" if args.synthetic else "Fashion-MNIST"
     t_start = time.perf_counter()
     load_before = _load_average()

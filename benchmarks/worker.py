@@ -23,7 +23,7 @@ import warnings
 from typing import Any
 
 FRAMEWORKS = ("glassnet", "torch", "sklearn", "numpy")
-WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "gemm")
+WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "gemm", "lstm", "lstm-generate")
 DEFAULT_BATCH = {"mlp": 128, "cnn": 64, "mlp-predict": 1000, "cnn-predict": 1000}
 SUPPORTED = {
     "tutorial": ("glassnet",),  # glassnet's fit and the tutorial's NumPy loop, alternating in one process
@@ -32,6 +32,8 @@ SUPPORTED = {
     "cnn": ("glassnet", "torch"),
     "mlp-predict": ("glassnet", "torch"),
     "cnn-predict": ("glassnet", "torch"),
+    "lstm": ("glassnet", "torch"),  # benchmarks/lstm.py
+    "lstm-generate": ("glassnet", "torch"),
 }
 
 
@@ -52,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gemm-size", type=int, default=2048)
     p.add_argument("--synthetic", action="store_true", help="random data of Fashion-MNIST's shapes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=200, help="timed training steps of the sequence workloads")
     args = p.parse_args(argv)
     args.workload = [w.strip() for w in args.workload.split(",") if w.strip()]
     unknown = [w for w in args.workload if w not in WORKLOADS]
@@ -336,13 +339,15 @@ def run_gemm(args: argparse.Namespace) -> dict[str, Any]:
 def run_workload(
     workload: str, args: argparse.Namespace, process: dict[str, Any], cache: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
-    from benchmarks import common
+    from benchmarks import common, lstm
 
     base = {"framework": args.framework, "workload": workload}
     if workload == "tutorial":
         return run_tutorial(args)
     if workload == "gemm":
         return [{**base, **run_gemm(args)}]
+    if workload in lstm.WORKLOADS:
+        return [{**base, **lstm.run(workload, args)}]
     family = workload.split("-")[0]
     spec = common.SPECS[family]
     bs = args.batch_size or DEFAULT_BATCH[workload]

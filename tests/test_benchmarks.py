@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,8 @@ LABELS = {
     "cnn": "CNN train, batch 64",
     "mlp-predict": "MLP predict, batch 1000",
     "cnn-predict": "CNN predict, batch 1000",
+    "lstm": "LSTM train step, batch 32x64",
+    "lstm-generate": "LSTM generate 500 chars",
 }
 
 
@@ -38,7 +41,7 @@ def _expected_rows() -> set[tuple[str, str]]:
     frameworks = ["glassnet"]
     if _installed("torch"):
         frameworks.append("PyTorch")
-    for workload in ("mlp", "cnn", "mlp-predict", "cnn-predict"):
+    for workload in ("mlp", "cnn", "mlp-predict", "cnn-predict", "lstm", "lstm-generate"):
         rows |= {(LABELS[workload], fw) for fw in frameworks}
     if _installed("sklearn"):
         rows.add((LABELS["mlp"], "scikit-learn"))
@@ -87,3 +90,16 @@ def test_flop_counts_are_the_analytic_ones(monkeypatch):
     assert common.forward_flops(common.CNN, (1, 28, 28)) == conv1 + conv2 + 2 * 1568 * 128 + 2 * 128 * 10
     assert common.forward_flops(common.MLP, (784,)) == 2 * (784 * 256 + 256 * 128 + 128 * 10)
     assert common.forward_flops(common.TUTORIAL, (3,)) == 2 * (3 * 4 + 4 * 1)
+
+
+def test_lstm_workloads_build_the_same_model_in_both_frameworks(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(ROOT))
+    lstm = importlib.import_module("benchmarks.lstm")
+    ours = sum(p.data.size for p in lstm.glassnet_model(0).parameters())
+    theirs = sum(p.numel() for p in lstm.torch_model(0).parameters())
+    assert ours == theirs == 65 * 64 + 4 * 256 * (64 + 256 + 2) + 256 * 65 + 65
+    assert lstm.forward_flops("lstm") == 64 * lstm.forward_flops("lstm-generate")
+    x, y = lstm.batches(1, seed=0)[0]
+    assert x.shape == y.shape == (32, 64) and np.array_equal(x[:, 1:], y[:, :-1])
+    assert torch.from_numpy(x).dtype == torch.int64

@@ -156,3 +156,26 @@ def test_gpt_bad_config():
         gn.models.gpt(5, 4, n_head=4, n_embd=6)
     with pytest.raises(ValueError, match="temperature"):
         _tiny().generate(np.array([[1]]), 3, temperature=0.0)
+
+
+def test_fit_trains_a_gpt_with_clipping_and_a_per_step_schedule():
+    tokens = np.tile(np.arange(4), 30)
+    x, y = gn.datasets.sequential_windows(tokens, 6)
+    model = gn.models.gpt(4, 6, n_layer=1, n_head=1, n_embd=8, rng=0)
+    opt = gn.AdamW(gn.models.gpt_param_groups(model), lr=1e-2)
+    clip = gn.GradientClipping(1.0)
+    sched = gn.WarmupCosineLR(opt, warmup_steps=2, total_steps=20, min_lr=1e-3)
+    history = model.fit(
+        x,
+        y,
+        loss=gn.CrossEntropyLoss(),
+        optimizer=opt,
+        epochs=5,
+        batch_size=5,
+        callbacks=[clip, sched],
+        seed=0,
+        verbose=0,
+    )
+    assert len(clip.norms) == 20 and sched.last_epoch == 20 and opt.lr == pytest.approx(1e-3)
+    assert history["loss"][-1] < history["loss"][0]
+    assert model.predict(x[:2]).shape == (2, 6, 4)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import positive_int, real
+from glassnet._checks import as_bool, positive_int, real
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN"]
 
@@ -15,7 +15,8 @@ __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN"]
 class Callback:
     """Base class; override the hooks you need. ``self.model`` is set by ``fit``.
 
-    To end training, set ``self.model.stop_training = True``.
+    To end training, set ``self.model.stop_training = True``. ``on_train_end``
+    runs however fit ends, after an exception or Ctrl-C too.
     """
 
     model: Any = None
@@ -47,7 +48,11 @@ class EarlyStopping(Callback):
         patience: epochs without improvement after which training stops (as in Keras).
         min_delta: smallest change that counts as an improvement.
         mode: "min", "max", or "auto" (max for names containing "acc").
-        restore_best_weights: on stop, load the weights of the best epoch.
+        restore_best_weights: when training ends, load the weights of the best epoch,
+            however fit ends (by this callback, at the last epoch, by an exception or
+            by Ctrl-C); when no epoch gave a finite value, the weights from before training.
+
+    A NaN or infinite monitored value stops training at once: it never recovers.
 
     Example:
         >>> import glassnet as gn
@@ -68,7 +73,7 @@ class EarlyStopping(Callback):
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights = as_bool(restore_best_weights, "restore_best_weights")
         self.best_epoch = -1
         self.stopped_epoch: int | None = None
 
@@ -77,9 +82,12 @@ class EarlyStopping(Callback):
         self.best_epoch = -1
         self.wait = 0
         self.stopped_epoch = None
-        self._best_state: dict[str, np.ndarray] | None = None
+        # the weights before training: what comes back if the first epoch already blows up
+        self._best_state: dict[str, np.ndarray] | None = self.model.state_dict() if self.restore_best_weights else None
 
     def _improved(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
         if self.mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
@@ -97,7 +105,7 @@ class EarlyStopping(Callback):
                 self._best_state = self.model.state_dict()
             return
         self.wait += 1
-        if self.wait >= self.patience:
+        if self.wait >= self.patience or not math.isfinite(value):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
@@ -107,7 +115,12 @@ class EarlyStopping(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch's loss is NaN or infinite."""
+    """Stop training as soon as a batch's loss is NaN or infinite, keeping the last finite weights.
+
+    ``fit`` never applies the optimizer step of a batch whose loss is not finite,
+    so when this callback stops training the weights are those from before that
+    batch. ``terminated_at`` is the batch's index within its epoch.
+    """
 
     def __init__(self) -> None:
         self.terminated_at: int | None = None

@@ -1,7 +1,8 @@
 """Checkpoints: everything a training run needs to continue, bit for bit, after a crash.
 
-A checkpoint file is a zip archive in the model files' safe format (see
-``glassnet.io``): one JSON entry and raw arrays, nothing that can run code.
+A checkpoint file is a zip archive in the model files' safe format, written
+and read by the same code (``glassnet._archive``): one JSON entry and raw
+arrays, nothing that can run code.
 
 * ``checkpoint.json``: ``{"format": "glassnet-checkpoint", "version": 1,
   "architecture": <as in a model file>, "arrays": {name: {"dtype", "shape"}},
@@ -21,22 +22,18 @@ are stored as ``{"float": "inf"}``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import math
 import os
-import struct
-import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from glassnet import io
-from glassnet._checks import positive_int
+from glassnet._archive import open_archive, write_archive
+from glassnet._checks import positive_int, short
 from glassnet.callbacks import Callback
 from glassnet.module import Module
 from glassnet.optim.schedulers import LRScheduler
@@ -122,12 +119,10 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
         for i, value in enumerate(opt_state[slot]):
             if value is not None:
                 arrays[f"optimizer/{slot}/{i}"] = value
-    io._check_arrays(arrays)
     header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "architecture": io._architecture(model),
-        "arrays": {name: {"dtype": a.dtype.name, "shape": list(a.shape)} for name, a in arrays.items()},
         "optimizer": {
             "class": type(optimizer).__name__,
             "lr": float(opt_state["lr"]),
@@ -150,11 +145,12 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
         "history": {"epoch": list(run.history.epoch), "history": _to_json(run.history.history)},
         "metadata": metadata or {},
     }
+    target = Path(os.fspath(path))
     try:
-        text = json.dumps(header, allow_nan=False, indent=1)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"cannot save the checkpoint: its metadata or a state is not JSON-safe ({err})") from err
-    _write_archive(Path(os.fspath(path)), text.encode("utf-8"), arrays)
+        write_archive(target, header, arrays, json_name=_JSON_ENTRY)
+    except OSError as err:  # write_archive has removed its temporary file; the old checkpoint is as it was
+        kept = " (the previous checkpoint is unchanged)" if target.exists() else ""
+        raise type(err)(err.errno, f"cannot write the checkpoint {target}: {_why(err, target.parent)}{kept}") from err
 
 
 def _why(err: OSError, folder: Path) -> str:
@@ -167,36 +163,6 @@ def _why(err: OSError, folder: Path) -> str:
     if err.errno == errno.ENOSPC:
         return "the disk is full"
     return err.strerror or str(err)
-
-
-def _write_archive(target: Path, header: bytes, arrays: dict[str, np.ndarray]) -> None:
-    """The JSON entry and the arrays, written as ``io.save`` writes a model: temporary file, fsync, rename."""
-    folder = target.parent
-    tmp_name: str | None = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.writestr(io._entry(_JSON_ENTRY, len(header)), header)
-                for name, array in arrays.items():
-                    raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-                    zf.writestr(io._entry("arrays/" + name, len(raw)), raw)
-            f.flush()
-            os.fsync(f.fileno())
-        io._copy_mode(target, tmp_name)
-        os.replace(tmp_name, target)
-    except OSError as err:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-        kept = " (the previous checkpoint is unchanged)" if target.exists() else ""
-        raise type(err)(err.errno, f"cannot write the checkpoint {target}: {_why(err, folder)}{kept}") from err
-    except BaseException:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-        raise
-    io._fsync_folder(folder)
 
 
 # -- reading ----------------------------------------------------------------
@@ -249,14 +215,14 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
         raise _bad(where, f"{_JSON_ENTRY} must hold a JSON object, got {type(header).__name__}")
     if header.get("format") != FORMAT:
         hint = " (a model file: load it with glassnet.load)" if header.get("format") == io.FORMAT else ""
-        raise _bad(where, f"not a glassnet checkpoint (format {io._short(header.get('format'))}){hint}")
+        raise _bad(where, f"not a glassnet checkpoint (format {short(header.get('format'))}){hint}")
     version = header.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _bad(where, f"invalid format version {io._short(version)}")
+        raise _bad(where, f"invalid format version {short(version)}")
     if version > VERSION:
         raise _bad(where, f"written in checkpoint version {version} by a newer glassnet; this one reads {VERSION}")
     if set(header) != _HEADER_KEYS:
-        raise _bad(where, f"{_JSON_ENTRY} must have the keys {sorted(_HEADER_KEYS)}, got {io._short(sorted(header))}")
+        raise _bad(where, f"{_JSON_ENTRY} must have the keys {sorted(_HEADER_KEYS)}, got {short(sorted(header))}")
     kinds = {
         "arrays": dict,
         "optimizer": dict,
@@ -272,7 +238,7 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
             raise _bad(where, f"{key!r} must be a JSON {'object' if kind is dict else 'array'}")
     for key in ("epoch", "step"):
         if not _is_int(header[key]):
-            raise _bad(where, f"{key!r} must be an integer >= 0, got {io._short(header[key])}")
+            raise _bad(where, f"{key!r} must be an integer >= 0, got {short(header[key])}")
     opt = header["optimizer"]
     if (
         set(opt) != {"class", "lr", "steps", "slots"}
@@ -280,13 +246,13 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
         or not isinstance(opt["slots"], dict)
         or not all(_is_int(v) for v in opt["slots"].values())
     ):
-        raise _bad(where, f"invalid optimizer state {io._short(opt)}")
+        raise _bad(where, f"invalid optimizer state {short(opt)}")
     rng = header["rng"]
     if set(rng) != {"fit", "layers"} or not isinstance(rng["layers"], dict):
         raise _bad(where, "'rng' must be {'fit': ..., 'layers': {...}}")
     run = header["run"]
     if set(run) != {"samples", "batch_size"} or not all(_is_int(v) for v in run.values()):
-        raise _bad(where, f"invalid 'run' {io._short(run)}")
+        raise _bad(where, f"invalid 'run' {short(run)}")
     history = header["history"]
     if (
         set(history) != {"epoch", "history"}
@@ -299,89 +265,34 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
     return header
 
 
-def _array_layout(name: str, meta: Any, where: str) -> tuple[np.dtype, tuple[int, ...], int]:
-    if not isinstance(meta, dict) or set(meta) != {"dtype", "shape"}:
-        raise _bad(where, f"array {name!r} must be described as {{'dtype': ..., 'shape': [...]}}")
-    dtype_name, shape = meta["dtype"], meta["shape"]
-    if dtype_name not in io._ALLOWED_DTYPES:
-        raise _bad(
-            where, f"array {name!r} has dtype {io._short(dtype_name)}; only {list(io._ALLOWED_DTYPES)} are allowed"
-        )
-    if not isinstance(shape, list) or len(shape) > 32 or not all(_is_int(d) for d in shape):
-        raise _bad(where, f"array {name!r} has an invalid shape {io._short(shape)}")
-    dtype = np.dtype(dtype_name).newbyteorder("<")
-    return dtype, tuple(shape), math.prod(shape) * dtype.itemsize
-
-
-def _read_from(zf: zipfile.ZipFile, file_size: int, where: str) -> Checkpoint:
-    archive = io._Archive(zf, file_size, where)
-    if sum(info.file_size for info in archive.entries.values()) > file_size:
-        raise _bad(where, "the archive's entries claim more bytes than the file holds (overlapping entries)")
-    info = archive.entries.get(_JSON_ENTRY)
-    if info is None:
-        hint = " (a model file: load it with glassnet.load)" if io._JSON_ENTRY in archive.entries else ""
-        raise _bad(where, f"the archive has no {_JSON_ENTRY}, so it is not a glassnet checkpoint{hint}")
-    if info.file_size > io._MAX_JSON_BYTES:
-        raise _bad(where, f"{_JSON_ENTRY} is {info.file_size} bytes, more than the {io._MAX_JSON_BYTES} allowed")
-    data = archive.read(_JSON_ENTRY, info.file_size)
-    try:
-        header = json.loads(
-            data.decode("utf-8"), parse_constant=io._no_constant, object_pairs_hook=io._no_duplicate_keys
-        )
-    except (ValueError, RecursionError) as err:
-        raise _bad(where, f"{_JSON_ENTRY} is not valid JSON ({io._short(str(err))})") from None
-    header = _check_header(header, where)
-    described: dict[str, Any] = header["arrays"]
-    stored = {n[len("arrays/") :] for n in archive.entries if n.startswith("arrays/")}
-    others = sorted(set(archive.entries) - {_JSON_ENTRY} - {"arrays/" + n for n in stored})
-    if others or stored != set(described):
-        raise _bad(
-            where,
-            f"the archive's entries do not match {_JSON_ENTRY}: missing {sorted(set(described) - stored)[:10]}, "
-            f"unexpected {sorted(stored - set(described))[:10] + others[:10]}",
-        )
-    arrays = {}
-    for name, meta in described.items():
-        dtype, shape, nbytes = _array_layout(name, meta, where)
-        arrays[name] = np.frombuffer(archive.read("arrays/" + name, nbytes), dtype=dtype).reshape(shape)
-    return Checkpoint(where, header, arrays)
-
-
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and check the checkpoint file ``path`` in memory; nothing in it is imported, unpickled or run.
+
+    The file is opened and bounded as model files are (``glassnet._archive``):
+    reading it costs memory in proportion to its size, whatever it claims.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         ValueError: if the file is not a glassnet checkpoint, is truncated or damaged,
-            or was written by a newer version.
+            or was written by a newer version; the message names the file.
     """
-    where = os.fspath(path)
-    if os.path.isdir(where):
-        raise ValueError(
-            f"{where} is a folder; give the checkpoint file in it (e.g. {os.path.join(where, 'checkpoint.gnet')})"
-        )
-    with open(where, "rb") as f:
-        start = f.read(4)
-        if start[:1] == b"\x80":
-            raise _bad(where, "this looks like a pickle file; glassnet never loads pickles")
-        if start != b"PK\x03\x04":
-            raise _bad(where, "not a glassnet checkpoint (a checkpoint is a zip archive)")
-        file_size = os.fstat(f.fileno()).st_size
-        f.seek(0)
-        try:
-            with zipfile.ZipFile(f) as zf:
-                return _read_from(zf, file_size, where)
-        except (
-            zipfile.BadZipFile,
-            zipfile.LargeZipFile,
-            EOFError,
-            struct.error,
-            zlib.error,
-            NotImplementedError,
-        ) as err:
-            raise _bad(where, f"damaged or truncated archive ({err})") from None
-        except OSError as err:  # a seek past the end of a truncated file
-            raise _bad(where, f"damaged or truncated archive ({err})") from None
+    try:
+        with open_archive(path, json_name=_JSON_ENTRY, kind="glassnet checkpoint") as archive:
+            header = _check_header(archive.header, archive.where)
+            arrays = {name: archive.read(name) for name in archive.specs}
+            return Checkpoint(archive.where, header, arrays)
+    except ValueError as err:
+        if f"has no {_JSON_ENTRY}" in str(err) and _is_model_file(path):
+            raise ValueError(f"{err} (a model file: load it with glassnet.load)") from None
+        raise
+
+
+def _is_model_file(path: str | os.PathLike[str]) -> bool:
+    try:
+        with open_archive(path, json_name=io._JSON_ENTRY):
+            return True
+    except ValueError:
+        return False
 
 
 # -- restoring --------------------------------------------------------------
@@ -390,11 +301,11 @@ def _set_rng(generator: np.random.Generator, state: Any, what: str, where: str) 
     bit_generator = generator.bit_generator
     expected = bit_generator.state["bit_generator"]
     if not isinstance(state, dict) or state.get("bit_generator") != expected:
-        raise _bad(where, f"the RNG state of {what} is not a {expected} state: {io._short(state)}")
+        raise _bad(where, f"the RNG state of {what} is not a {expected} state: {short(state)}")
     try:
         bit_generator.state = state
     except (TypeError, ValueError, KeyError, OverflowError) as err:
-        raise _bad(where, f"invalid RNG state for {what} ({io._short(str(err))})") from None
+        raise _bad(where, f"invalid RNG state for {what} ({short(str(err))})") from None
 
 
 def _restore_model(ck: Checkpoint, model: Module) -> None:
@@ -403,7 +314,7 @@ def _restore_model(ck: Checkpoint, model: Module) -> None:
         raise _bad(
             where,
             "the checkpoint was written for another model: its architecture "
-            f"{io._short(ck.header['architecture'])} differs from this model's",
+            f"{short(ck.header['architecture'])} differs from this model's",
         )
     targets: dict[str, np.ndarray] = {n: p.data for n, p in model.named_parameters()}
     targets.update(model.named_buffers())
@@ -425,12 +336,10 @@ def _restore_model(ck: Checkpoint, model: Module) -> None:
 def _restore_optimizer(ck: Checkpoint, optimizer: Any) -> None:
     where, saved = ck.where, ck.header["optimizer"]
     if saved["class"] != type(optimizer).__name__:
-        raise _bad(
-            where, f"the checkpoint holds {io._short(saved['class'])} state, but fit got {type(optimizer).__name__}"
-        )
+        raise _bad(where, f"the checkpoint holds {short(saved['class'])} state, but fit got {type(optimizer).__name__}")
     slots = optimizer._state_lists()
     if saved["slots"] != {slot: len(values) for slot, values in slots.items()}:
-        raise _bad(where, f"the optimizer's slots {io._short(saved['slots'])} do not match this optimizer's")
+        raise _bad(where, f"the optimizer's slots {short(saved['slots'])} do not match this optimizer's")
     state: dict[str, Any] = {"lr": saved["lr"], "steps": saved["steps"]}
     for slot, values in slots.items():
         state[slot] = [ck.arrays.get(f"optimizer/{slot}/{i}") for i in range(len(values))]
@@ -448,7 +357,7 @@ def _restore_callbacks(ck: Checkpoint, callbacks: list[Callback]) -> None:
     if names != [type(cb).__name__ for cb in schedules]:
         raise _bad(
             where,
-            f"the checkpoint's run had the schedules {io._short(names)}; give fit the same ones "
+            f"the checkpoint's run had the schedules {short(names)}; give fit the same ones "
             f"(it got {[type(cb).__name__ for cb in schedules]})",
         )
     for cb, entry in zip(schedules, saved):
@@ -621,5 +530,5 @@ class ModelCheckpoint(Callback):
     def load_state_dict(self, state: Any, where: str = "state") -> None:
         best = state.get("best") if isinstance(state, dict) else None
         if set(state if isinstance(state, dict) else ()) != {"best"} or not isinstance(best, (int, float)):
-            raise ValueError(f"{where}: invalid ModelCheckpoint state {io._short(state)}")
+            raise ValueError(f"{where}: invalid ModelCheckpoint state {short(state)}")
         self.best = float(best)

@@ -99,7 +99,8 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 def _data_help() -> str:
     return (
         "data set: digits (8x8 images, shipped), fashion-mnist or mnist (28x28 images, from IDX files; "
-        "see --data-path, --download), spirals, moons or xor (generated 2-D points)"
+        "see --data-path, --download), spirals, moons or xor (generated 2-D points), "
+        "shakespeare (text, shipped; --model gpt, lstm or rnn)"
     )
 
 
@@ -109,22 +110,56 @@ def _defaults_table() -> str:
     lines = ["defaults per data set and model (each can be overridden):"]
     for (data, model), s in DEFAULTS.items():
         lines.append(f"  {data:<14} {model:<4} {s.epochs:>4} epochs, batch {s.batch_size:<4} {s.optimizer} lr {s.lr:g}")
-    lines.append("all with a cosine learning-rate decay; the model and curves go to --out (default runs/DATA-MODEL)")
+    from glassnet.text import RECIPES as TEXT_MODELS
+
+    for model, r in TEXT_MODELS.items():
+        lines.append(
+            f"  {'shakespeare':<14} {model:<4} {r.steps:>4} steps,  batch {r.batch_size:<4} context {r.context}, lr {r.lr:g}"
+        )
+    lines.append(
+        "all with a cosine learning-rate decay (lstm, rnn: a constant rate); the model and curves go to --out (default runs/DATA-MODEL)"
+    )
     return "\n".join(lines)
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     from glassnet.recipes import DATASETS, MODELS
+    from glassnet.text import RECIPES as TEXT_MODELS
+    from glassnet.text_commands import TEXT_DATASETS, add_train_args
 
-    p.add_argument("--data", required=True, choices=DATASETS, metavar="DATA", help=_data_help())
-    p.add_argument("--model", default="mlp", choices=MODELS, help="mlp (default) or cnn (image data sets)")
+    p.add_argument(
+        "--data", default=None, choices=DATASETS + TEXT_DATASETS, metavar="DATA", help=_data_help()
+    )  # required unless --resume
+    p.add_argument(
+        "--model",
+        default=None,
+        choices=MODELS + tuple(TEXT_MODELS),
+        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)} (default gpt)",
+    )
     p.add_argument("--epochs", type=_positive_int, help="passes over the training set (default per data set)")
     p.add_argument("--batch-size", type=_positive_int, help="samples per step (default per data set)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="adam (default) or sgd with momentum 0.9")
     p.add_argument("--lr", type=_positive_float, help="initial learning rate (default per data set; cosine decay)")
-    p.add_argument("--seed", type=_int, default=0, help="seed of the weights, the splits and the shuffling (default 0)")
-    p.add_argument("--out", default=None, help="folder for the model file and the curves (default runs/DATA-MODEL)")
+    p.add_argument(
+        "--seed", type=_int, default=None, help="seed of the weights, the splits and the shuffling (default 0)"
+    )
+    p.add_argument(
+        "--out", default=None, help="folder for the model file, the curves and the checkpoint (default runs/DATA-MODEL)"
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run whose checkpoint.gnet is in DIR (its --out), with its settings, bit for bit",
+    )
     _data_source_args(p)
+    add_train_args(p)
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    from glassnet.text_commands import generate_args
+
+    generate_args(p)
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -182,6 +217,11 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ("evaluate", "accuracy and confusion matrix of a saved model on its data set's test split", _evaluate_args),
     ("predict", "classes and probabilities for the samples in a .npy file", _predict_args),
     ("summary", "layers, output shapes and parameter counts of a saved model", _summary_args),
+    (
+        "generate",
+        "continue a prompt with a language model trained by glassnet train --data shakespeare",
+        _generate_args,
+    ),
     ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
     ("explain", "one forward and backward pass printed as the chain rule, layer by layer", _explain_args),
 ]
@@ -242,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         names = ", ".join(name for name, _, _ in SUBCOMMANDS)
         parser.error(f"choose a command: {names}")
+    if args.command == "train" and args.data is None and args.resume is None:
+        parser.error("the following arguments are required: --data (or --resume DIR to continue a run)")
     prog = f"glassnet {args.command}"
     debug = bool(getattr(args, "debug", False))
     from glassnet import commands

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from glassnet import recipes
+from glassnet.checkpoint import ModelCheckpoint, read_checkpoint
 from glassnet.cli import EXIT_INTERRUPTED, CommandError
 from glassnet.io import load, save
 from glassnet.losses import CrossEntropyLoss
@@ -137,14 +138,78 @@ def _optimizer(name: str, model: Module, lr: float) -> Optimizer:
     return Adam(model.parameters(), lr=lr)
 
 
+CHECKPOINT = "checkpoint.gnet"  # written into --out after every epoch
+_RUN_SETTINGS = ("data", "model", "seed", "epochs", "batch_size", "optimizer", "lr")
+
+
+def _run_to_resume(args: argparse.Namespace) -> tuple[str | None, int]:
+    """With ``--resume``: the checkpoint to continue and its epoch, the run's own settings put into ``args``.
+
+    Without it: ``(None, 0)``, and the defaults (mlp, seed 0) put into ``args``.
+    """
+    if args.resume is None:
+        args.model = args.model or "mlp"
+        args.seed = 0 if args.seed is None else args.seed
+        return None, 0
+    path = os.path.join(args.resume, CHECKPOINT) if os.path.isdir(args.resume) else args.resume
+    if not os.path.isfile(path):
+        raise CommandError(
+            f"--resume {args.resume}: no checkpoint there (glassnet train writes {CHECKPOINT} into its --out folder "
+            "after every epoch)"
+        )
+    ck = read_checkpoint(path)
+    meta = ck.metadata
+    saved = {k: meta.get(k) for k in ("data", "model", "seed")}
+    if isinstance(meta.get("settings"), dict):
+        saved.update(meta["settings"])
+    if any(saved.get(k) is None for k in _RUN_SETTINGS):
+        raise CommandError(f"--resume {args.resume}: {path} was not written by glassnet train (no run settings in it)")
+    for key in _RUN_SETTINGS:
+        given, flag = getattr(args, key), "--" + key.replace("_", "-")
+        if given is not None and given != saved[key]:
+            raise CommandError(
+                f"{flag} {given} differs from the run being resumed ({flag} {saved[key]}): leave it out to continue it"
+            )
+        setattr(args, key, saved[key])
+    if args.out is None:
+        args.out = os.path.dirname(path) or "."
+    return path, ck.epoch
+
+
+def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int, out: str) -> None:
+    """After Ctrl-C: which checkpoint continues the run (the end of the last complete epoch), and the command."""
+    path = checkpoint.last_saved or resumed
+    done = checkpoint.run.epoch if checkpoint.run is not None else 0
+    if path is None or done == 0:
+        print("no epoch was completed, so there is no checkpoint to resume from", file=sys.stderr)
+        return
+    where = out if os.path.abspath(path) == os.path.abspath(os.path.join(out, CHECKPOINT)) else path
+    print(
+        f"the checkpoint {path} continues the run from the end of epoch {done}/{epochs}: "
+        f"glassnet train --resume {where}",
+        file=sys.stderr,
+    )
+
+
 def train(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    if args.data in text_commands.TEXT_DATASETS:  # language models train for steps, not epochs
+        if args.resume is not None:
+            raise CommandError(f"--resume is for the image and toy data sets; --data {args.data} has no checkpoints yet")
+        args.model = args.model or "gpt"
+        args.seed = 0 if args.seed is None else args.seed
+        return text_commands.train(args)
+    if args.model not in recipes.MODELS:
+        raise CommandError(f"--model {args.model} is a language model: train it with --data shakespeare")
     started = time.perf_counter()
+    resume_from, resumed_epoch = _run_to_resume(args)
     if args.model == "cnn" and args.data not in recipes.IMAGE_DATASETS:
         raise CommandError(
             f"--model cnn needs image data ({', '.join(recipes.IMAGE_DATASETS)}); use --model mlp for {args.data}"
         )
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
-    model_path, plot_path = _output_files(out, "--out", "model.gnet", "curves.png")
+    model_path, plot_path, checkpoint_path = _output_files(out, "--out", "model.gnet", "curves.png", CHECKPOINT)
     data = load_data(args.data, args.seed, args.data_path, args.download)
     input_shape = tuple(data.x_train.shape[1:])
     model = recipes.build_model(args.data, args.model, input_shape, data.classes, seed=args.seed)
@@ -159,10 +224,26 @@ def train(args: argparse.Namespace) -> int:
     print(
         f"  {plural(s.epochs, 'epoch')}, batch {s.batch_size}, {s.optimizer} lr {s.lr:g} with cosine decay, seed {args.seed}"
     )
-    print("  (Ctrl-C stops at the end of a batch and saves the model trained so far)", flush=True)
+    if resume_from is not None:
+        print(f"  resuming from the end of epoch {resumed_epoch}/{s.epochs} ({resume_from})")
+    print(
+        f"  (Ctrl-C stops at the end of a batch and saves the model trained so far; {CHECKPOINT}, "
+        "written after each epoch, resumes the run: --resume)",
+        flush=True,
+    )
     optimizer = _optimizer(s.optimizer, model, s.lr)
     loss = CrossEntropyLoss()
     stop = StopOnInterrupt(batches=-(-len(data.x_train) // min(s.batch_size, len(data.x_train))))
+    metadata: dict[str, Any] = {
+        "data": args.data,
+        "model": args.model,
+        "input_shape": list(input_shape),
+        "class_names": data.class_names,
+        "preprocessing": data.preprocessing,
+        "seed": args.seed,
+        "settings": {"epochs": s.epochs, "batch_size": s.batch_size, "optimizer": s.optimizer, "lr": s.lr},
+    }
+    checkpoint = ModelCheckpoint(checkpoint_path, metadata=metadata)
     with interruptible(stop):
         history = model.fit(
             data.x_train,
@@ -173,21 +254,15 @@ def train(args: argparse.Namespace) -> int:
             batch_size=s.batch_size,
             validation_data=(data.x_val, data.y_val),
             metrics=["accuracy"],
-            callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs), stop],
+            callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs), stop, checkpoint],
             seed=args.seed,
             verbose=1,
+            resume_from=resume_from,
         )
-        metadata: dict[str, Any] = {
-            "data": args.data,
-            "model": args.model,
-            "input_shape": list(input_shape),
-            "class_names": data.class_names,
-            "preprocessing": data.preprocessing,
-            "seed": args.seed,
-            "settings": {"epochs": s.epochs, "batch_size": s.batch_size, "optimizer": s.optimizer, "lr": s.lr},
-        }
         if stop.stopped is not None:
-            return _save_interrupted(model, optimizer, history, stop.stopped, stop.batches, metadata, model_path)
+            code = _save_interrupted(model, optimizer, history, stop.stopped, stop.batches, metadata, model_path)
+            _how_to_resume(checkpoint, resume_from, s.epochs, out)
+            return code
         test = model.evaluate(data.x_test, data.y_test, loss=loss, metrics=["accuracy"])
     metadata["test_accuracy"] = test["accuracy"]
     seconds = time.perf_counter() - started
@@ -412,6 +487,12 @@ def summary(args: argparse.Namespace) -> int:
         print(described)
     model.summary(shape)
     return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    from glassnet import text_commands
+
+    return text_commands.generate(args)
 
 
 def export(args: argparse.Namespace) -> int:

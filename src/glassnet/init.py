@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from glassnet._checks import short
+
 __all__ = [
     "uniform",
     "xavier_uniform",
@@ -96,4 +98,4 @@ def get(init: str | Initializer) -> Initializer:
         return init
     if isinstance(init, str) and init in _BY_NAME:
         return _BY_NAME[init]
-    raise ValueError(f"init must be one of {sorted(_BY_NAME)} or a callable. Received: init={init!r}")
+    raise ValueError(f"init must be one of {sorted(_BY_NAME)} or a callable. Received: init={short(init)}")

@@ -43,21 +43,43 @@ class Loss:
         return f"{type(self).__name__}()"
 
     def _same_shape(self, pred: np.ndarray, target: Any) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(pred, np.ndarray):
-            raise TypeError(f"{type(self).__name__}: pred must be a numpy array. Received: {type(pred).__name__}")
-        if not isinstance(target, np.ndarray):
-            target = np.asarray(target)
-        if target.shape != pred.shape:
-            if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1 and target.shape == pred.shape[:-1]:
-                target = target.reshape(pred.shape)  # (N,) targets for an (N, 1) output
-            else:
-                raise ValueError(
-                    f"{type(self).__name__}: pred and target must have the same shape. "
-                    f"Received: pred {pred.shape}, target {target.shape}"
-                )
-        if target.dtype.kind not in "fiu":  # float, signed or unsigned integer
-            raise TypeError(f"{type(self).__name__}: target must be numeric. Received dtype {target.dtype}")
-        return pred, target if target.dtype == pred.dtype else target.astype(pred.dtype)
+        return same_shape(pred, target, type(self).__name__)
+
+
+def same_shape(pred: np.ndarray, target: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(pred, target)`` with target numeric, of pred's shape and dtype, else a ValueError or TypeError.
+
+    A target of shape (N,) fits an output of shape (N, 1). The losses and the
+    metrics check their arguments with this one function; ``who`` names the caller.
+    """
+    if not isinstance(pred, np.ndarray):
+        raise TypeError(f"{who}: pred must be a numpy array. Received: {type(pred).__name__}")
+    if not isinstance(target, np.ndarray):
+        target = np.asarray(target)
+    if target.shape != pred.shape:
+        if target.ndim == pred.ndim - 1 and pred.shape[-1] == 1 and target.shape == pred.shape[:-1]:
+            target = target.reshape(pred.shape)  # (N,) targets for an (N, 1) output
+        else:
+            raise ValueError(
+                f"{who}: pred and target must have the same shape. Received: pred {pred.shape}, target {target.shape}"
+            )
+    if target.dtype.kind not in "fiu":  # float, signed or unsigned integer
+        raise TypeError(f"{who}: target must be numeric. Received dtype {target.dtype}")
+    return pred, target if target.dtype == pred.dtype else target.astype(pred.dtype)
+
+
+def probability_targets(target: np.ndarray, who: str) -> np.ndarray:
+    """``target`` if every value is a probability in [0, 1] (binary labels 0 and 1 included), else ValueError.
+
+    BCELoss, BCEWithLogitsLoss and binary accuracy share this check: a label 2
+    would otherwise give a loss without a minimum, or count as class 1.
+    """
+    if target.size and not (target.min() >= 0 and target.max() <= 1):  # NaN fails both
+        raise ValueError(
+            f"{who}: target must hold probabilities or binary labels in [0, 1]. "
+            f"Received: target in [{target.min()}, {target.max()}]"
+        )
+    return target
 
 
 class SSELoss(Loss):
@@ -118,6 +140,7 @@ class BCELoss(Loss):
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
         pred, target = self._same_shape(pred, target)
+        probability_targets(target, "BCELoss")
         if pred.min() < 0 or pred.max() > 1:
             raise ValueError(
                 "BCELoss expects probabilities in [0, 1] (use BCEWithLogitsLoss on logits). "
@@ -146,6 +169,7 @@ class BCEWithLogitsLoss(Loss):
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
         z, target = self._same_shape(pred, target)
+        probability_targets(target, "BCEWithLogitsLoss")
         n = z.size
         loss = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
         sig = np.exp(-np.logaddexp(0, -z))

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import real
+from glassnet.losses import class_labels, probability_targets, same_shape
 
 __all__ = ["Accuracy", "MeanSquaredError", "accuracy", "mse", "get"]
 
@@ -19,10 +20,16 @@ __all__ = ["Accuracy", "MeanSquaredError", "accuracy", "mse", "get"]
 class Accuracy:
     """Fraction of samples classified correctly.
 
-    Multi-class, when ``pred`` is (N, C) with C > 1: the predicted class is the
-    argmax; ``target`` holds labels (N,) or one-hot rows (N, C). Binary, when
-    ``pred`` is (N,) or (N, 1): the prediction is ``pred > threshold`` and the
-    target ``target > 0.5``. Use ``threshold=0`` for logits.
+    Multi-class, when ``pred`` is (N, C) with C > 1 (or (N, T, C), the class
+    axis last): the predicted class is the argmax; ``target`` holds labels (N,)
+    or one-hot rows (N, C). Binary, when ``pred`` is (N,) or (N, 1): the
+    prediction is ``pred > threshold`` and the target ``target > 0.5``. Use
+    ``threshold=0`` for logits.
+
+    The targets are checked by the code the losses use: labels as for
+    CrossEntropyLoss (integers in [0, C), of shape (N,)), binary targets as for
+    BCELoss (pred's shape, values in [0, 1]). Anything else is a ValueError or
+    TypeError, never a silently wrong score.
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -36,20 +43,29 @@ class Accuracy:
         self.threshold = real(threshold, "threshold")
 
     def __call__(self, pred: np.ndarray, target: Any) -> float:
+        if not isinstance(pred, np.ndarray):
+            raise TypeError(f"accuracy: pred must be a numpy array. Received: {type(pred).__name__}")
         target = np.asarray(target)
-        if pred.ndim == 2 and pred.shape[1] > 1:
-            predicted = pred.argmax(axis=1)
-            labels = target.argmax(axis=1) if target.ndim == 2 else target
+        if pred.ndim >= 2 and pred.shape[-1] > 1:
+            predicted = pred.argmax(axis=-1)
+            if target.shape == pred.shape:  # one-hot rows or probabilities
+                labels = same_shape(pred, target, "accuracy")[1].argmax(axis=-1)
+            elif target.shape == pred.shape[:-1]:
+                labels = class_labels(target, pred.shape[-1], "target")
+            else:
+                raise ValueError(
+                    f"accuracy: target must have shape {pred.shape[:-1]} of class labels or {pred.shape}. "
+                    f"Received: target {target.shape} for pred {pred.shape}"
+                )
         else:
-            predicted = pred.reshape(len(pred)) > self.threshold
-            labels = target.reshape(len(target)) > 0.5
-        if labels.shape != predicted.shape:
-            raise ValueError(f"accuracy: target of shape {target.shape} does not fit predictions of shape {pred.shape}")
+            _, binary = same_shape(pred, target, "accuracy")
+            predicted = pred > self.threshold
+            labels = probability_targets(binary, "accuracy") > 0.5
         return float(np.mean(predicted == labels))
 
 
 class MeanSquaredError:
-    """Mean of (pred - target)² over every element.
+    """Mean of (pred - target)² over every element; pred and target are checked as MSELoss checks them.
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -60,7 +76,8 @@ class MeanSquaredError:
     name = "mse"
 
     def __call__(self, pred: np.ndarray, target: Any) -> float:
-        diff = pred - np.asarray(target, dtype=pred.dtype).reshape(pred.shape)
+        pred, target = same_shape(pred, target, "mse")
+        diff = pred - target
         return float(np.vdot(diff, diff)) / diff.size
 
 

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
+from glassnet.char_rnn import CharRNN  # the recurrent language model (char-rnn), in a file of its own
 from glassnet.io import register_layer
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
 from glassnet.layers._base import missing_cache
 from glassnet.layers.embedding import check_ids
 from glassnet.module import Module, Sequential
 
-__all__ = ["GPT", "gpt", "gpt_param_groups"]
+__all__ = ["GPT", "gpt", "gpt_param_groups", "CharRNN"]
 
 
 def _block(d: int, h: int, bias: bool, rng: np.random.Generator, dtype: np.dtype) -> list[Module]:

@@ -5,6 +5,23 @@ A Module computes ``y = forward(x)`` and, given ``dy = dL/dy``, returns
 ``grad``. Parameters are found by walking ``vars(self)``: an attribute that is
 a Parameter, a Module, or a list/tuple of Modules is picked up, so a weight
 can never be forgotten in a hand-kept list.
+
+The dtype rule, one for every layer: a module computes in its own dtype
+whatever it is given. Calling it, ``module(x)``, casts ``x`` to
+``input_dtype(x.dtype)`` first:
+- a module with parameters (or a ``dtype`` attribute) has that dtype, so a
+  float32 Linear given float64 or integer input computes and returns float32;
+- a module without either (activations, Flatten, pooling, Dropout) has no
+  dtype of its own and, like PyTorch's, computes float32 or float64 input as
+  given; anything else (integers, bool, float16) becomes float32, the default;
+- a ``Sequential`` has its parameters' dtype: a float32 model computes in
+  float32 end to end, whatever its first layer is;
+- a layer whose input is not cast (``Embedding``, which takes integer ids)
+  sets the class attribute ``casts_input = False``; a ``Sequential`` that
+  starts with it does not cast either.
+``fit``, ``predict`` and ``evaluate`` apply the same rule to the data, and
+``forward`` casts nothing: inside a model each layer receives the previous
+layer's output, already in the model's dtype.
 """
 
 from __future__ import annotations
@@ -66,6 +83,8 @@ class Module:
     stochastic: bool = False
     stop_training: bool = False  # set by callbacks to end fit early
     input_grad: bool = True  # whether backward must compute dx (see set_input_grad)
+    casts_input: bool = True  # False for layers whose input is not cast (Embedding's integer ids)
+    batch_statistics: bool = False  # True for layers (BatchNorm) that can't train on a batch of one sample
 
     def __init__(self) -> None:
         self.training = True
@@ -89,7 +108,23 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``forward(x)`` after casting ``x`` to ``input_dtype(x.dtype)`` (the dtype rule above)."""
+        if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":  # other kinds: forward says what it expects
+            dtype = self.input_dtype(x.dtype)
+            if dtype != x.dtype:
+                x = x.astype(dtype)
         return self.forward(x)
+
+    def input_dtype(self, given: np.dtype) -> np.dtype:
+        """The dtype in which this module computes an input of dtype ``given`` (see the dtype rule)."""
+        if not self.casts_input:
+            return np.dtype(given)
+        for _, p in self.named_parameters():
+            return p.data.dtype
+        own = getattr(self, "dtype", None)
+        if own is not None:
+            return np.dtype(own)
+        return np.dtype(given) if given in (np.float32, np.float64) else np.dtype(np.float32)
 
     def set_input_grad(self, flag: bool) -> None:
         """Say whether ``backward`` must return dx.
@@ -117,7 +152,7 @@ class Module:
             self.train(was_training)
 
     def _dtype(self) -> np.dtype:
-        for p in self.parameters():
+        for _, p in self.named_parameters():
             return p.data.dtype
         return np.dtype(getattr(self, "dtype", np.float32))
 
@@ -308,6 +343,8 @@ class Sequential(Module):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential expects Module instances. Received: layers[{i}]={layer!r}")
         self.layers = list(layers)
+        if self.layers:  # a model that starts with Embedding takes its integer ids uncast, as Embedding does
+            self.casts_input = self.layers[0].casts_input
         self._first_needed = 0  # backward runs layers[_first_needed:], see set_input_grad
 
     def forward(self, x: np.ndarray) -> np.ndarray:

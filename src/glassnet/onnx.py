@@ -27,6 +27,10 @@ How each layer maps (the layer's forward math is in its own docstring):
     Flatten     Flatten(axis=1)
     Dropout, Identity   Identity (Dropout is the identity in eval mode)
     Sequential  its layers in order
+    Embedding, LayerNorm, Residual, MultiHeadAttention, RNN, LSTM, GRU, GPT: see glassnet/_onnx_sequence.py
+
+Models that take sequences also get a dynamic time axis "T" (``dynamic_time``),
+and those that start with an Embedding take int64 token ids.
 
 A layer with no converter is refused with an error naming it and its place
 in the model. ``onnx`` and ``onnxruntime`` are optional: ``pip install "glassnet[onnx]"``.
@@ -37,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -46,24 +49,6 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.layers import (
-    ELU,
-    GELU,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Conv2d,
-    Dropout,
-    Flatten,
-    Identity,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-)
 from glassnet.module import Module, Sequential
 
 __all__ = ["export", "to_onnx", "register_converter", "converters", "Graph", "OPSET", "IR_VERSION"]
@@ -73,6 +58,7 @@ IR_VERSION = 8
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 BATCH_AXIS = "N"
+TIME_AXIS = "T"
 
 Converter = Callable[["Graph", Any, str, tuple[int, ...]], str]
 _CONVERTERS: dict[type[Module], Converter] = {}
@@ -130,6 +116,13 @@ class Graph:
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name=name))
         return name
 
+    def int_constant(self, value: Any, hint: str) -> str:
+        """Add ``value`` as an int64 initializer (shapes, indices, axes); returns its name."""
+        array = np.asarray(value, dtype=np.int64)
+        name = self.name(hint)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name=name))
+        return name
+
     def node(self, op: str, inputs: Sequence[str], **attributes: Any) -> str:
         """Add one node of type ``op``; returns the name of its (single) output."""
         out = self.name(op.lower())
@@ -153,110 +146,6 @@ class Graph:
             self.path = outer
 
 
-# -- converters ---------------------------------------------------------------
-@register_converter(Sequential)
-def _sequential(graph: Graph, model: Sequential, x: str, shape: tuple[int, ...]) -> str:
-    for i, layer in enumerate(model.layers):
-        x = graph.convert(layer, x, shape, f"layers[{i}]")
-        shape = layer.output_shape(shape)
-    return x
-
-
-@register_converter(Linear)
-def _linear(graph: Graph, layer: Linear, x: str, shape: tuple[int, ...]) -> str:
-    W = graph.constant(layer.weight.data, "weight")  # (in, out): x @ W needs no transpose
-    b = None if layer.bias is None else graph.constant(layer.bias.data, "bias")
-    if len(shape) == 2:  # Gemm: y = x @ W + b in one node
-        return graph.node("Gemm", [x, W] if b is None else [x, W, b])
-    y = graph.node("MatMul", [x, W])  # MatMul broadcasts over the leading axes, as x @ W does
-    return y if b is None else graph.node("Add", [y, b])
-
-
-@register_converter(Conv2d)
-def _conv2d(graph: Graph, layer: Conv2d, x: str, shape: tuple[int, ...]) -> str:
-    inputs = [x, graph.constant(layer.weight.data, "weight")]
-    if layer.bias is not None:
-        inputs.append(graph.constant(layer.bias.data, "bias"))
-    (pH, pW) = layer.padding
-    return graph.node(
-        "Conv",
-        inputs,
-        kernel_shape=list(layer.kernel_size),
-        strides=list(layer.stride),
-        pads=[pH, pW, pH, pW],  # (top, left, bottom, right)
-    )
-
-
-@register_converter(MaxPool2d)
-def _maxpool2d(graph: Graph, layer: MaxPool2d, x: str, shape: tuple[int, ...]) -> str:
-    return graph.node("MaxPool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
-
-
-@register_converter(AvgPool2d)
-def _avgpool2d(graph: Graph, layer: AvgPool2d, x: str, shape: tuple[int, ...]) -> str:
-    return graph.node("AveragePool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
-
-
-@register_converter(BatchNorm1d)
-@register_converter(BatchNorm2d)
-def _batchnorm(graph: Graph, layer: BatchNorm1d | BatchNorm2d, x: str, shape: tuple[int, ...]) -> str:
-    c = layer.num_features
-    gamma = np.ones(c) if layer.weight is None else layer.weight.data
-    beta = np.zeros(c) if layer.bias is None else layer.bias.data
-    inputs = [
-        x,
-        graph.constant(gamma, "scale"),
-        graph.constant(beta, "shift"),
-        graph.constant(layer.running_mean, "running_mean"),
-        graph.constant(layer.running_var, "running_var"),
-    ]
-    return graph.node("BatchNormalization", inputs, epsilon=float(layer.eps))
-
-
-def _simple(op: str) -> Converter:
-    def convert(graph: Graph, layer: Module, x: str, shape: tuple[int, ...]) -> str:
-        return graph.node(op, [x])
-
-    return convert
-
-
-for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu"), (Identity, "Identity"), (Dropout, "Identity")):
-    register_converter(_cls)(_simple(_op))
-
-
-@register_converter(LeakyReLU)
-def _leaky_relu(graph: Graph, layer: LeakyReLU, x: str, shape: tuple[int, ...]) -> str:
-    return graph.node("LeakyRelu", [x], alpha=float(layer.negative_slope))
-
-
-@register_converter(ELU)
-def _elu(graph: Graph, layer: ELU, x: str, shape: tuple[int, ...]) -> str:
-    return graph.node("Elu", [x], alpha=float(layer.alpha))
-
-
-@register_converter(GELU)
-def _gelu(graph: Graph, layer: GELU, x: str, shape: tuple[int, ...]) -> str:
-    # opset 17 has no Gelu node (it came in 20): build y = x * Phi(x) from Erf or Tanh
-    if layer.approximate == "tanh":
-        cube = graph.node("Mul", [graph.node("Mul", [x, x]), x])
-        inner = graph.node("Add", [x, graph.node("Mul", [cube, graph.constant(0.044715, "c")])])
-        t = graph.node("Tanh", [graph.node("Mul", [inner, graph.constant(math.sqrt(2.0 / math.pi), "c")])])
-    else:
-        t = graph.node("Erf", [graph.node("Mul", [x, graph.constant(1.0 / math.sqrt(2.0), "c")])])
-    cdf = graph.node("Mul", [graph.node("Add", [t, graph.constant(1.0, "c")]), graph.constant(0.5, "c")])
-    return graph.node("Mul", [x, cdf])
-
-
-@register_converter(Softmax)
-def _softmax(graph: Graph, layer: Softmax, x: str, shape: tuple[int, ...]) -> str:
-    return graph.node("Softmax", [x], axis=int(layer.axis))
-
-
-@register_converter(Flatten)
-def _flatten(graph: Graph, layer: Flatten, x: str, shape: tuple[int, ...]) -> str:
-    return graph.node("Flatten", [x], axis=1)
-
-
 # -- the model ------------------------------------------------------------------
 def _input_shape(model: Module, input_shape: Sequence[int] | None) -> tuple[int, ...]:
     if input_shape is None:
@@ -275,19 +164,51 @@ def _input_shape(model: Module, input_shape: Sequence[int] | None) -> tuple[int,
     return shape
 
 
-def to_onnx(model: Module, input_shape: Sequence[int] | None = None) -> Any:
+def _first_layer(model: Module) -> Module:
+    while isinstance(model, Sequential) and model.layers:
+        model = model.layers[0]
+    return model
+
+
+def _takes_ids(model: Module) -> bool:
+    """Whether the model's input is integer ids (an Embedding or a GPT first), not floats."""
+    return not getattr(_first_layer(model), "casts_input", True)
+
+
+def _is_sequence_model(model: Module) -> bool:
+    from glassnet.layers import MultiHeadAttention
+    from glassnet.layers._recurrent import Recurrent
+
+    return _takes_ids(model) or isinstance(_first_layer(model), (Recurrent, MultiHeadAttention))
+
+
+def to_onnx(model: Module, input_shape: Sequence[int] | None = None, dynamic_time: bool | None = None) -> Any:
     """The ``onnx.ModelProto`` of ``model`` (in eval mode), checked with ``onnx.checker.check_model(full_check=True)``.
 
     Args:
         model: a glassnet Module (usually a Sequential) whose layers all have converters.
-        input_shape: one sample's shape, without the batch axis, e.g. (1, 28, 28);
-            None takes ``model.metadata["input_shape"]`` (recorded by ``glassnet train``).
+        input_shape: one sample's shape, without the batch axis, e.g. (1, 28, 28) or (T,) for
+            token ids; None takes ``model.metadata["input_shape"]`` (recorded by ``glassnet train``).
+        dynamic_time: also leave axis 1 (time, named "T") free, so one file runs sequences of
+            any length; None (default) does so for models that start with an Embedding, a GPT,
+            a recurrent layer or attention.
     """
     if not isinstance(model, Module):
         raise TypeError(f"export expects a glassnet Module. Received: {type(model).__name__}")
     shape = (1, *_input_shape(model, input_shape))
-    model.check_input(np.zeros(shape, dtype=np.float32), "input_shape")
+    ids = _takes_ids(model)
+    model.check_input(np.zeros(shape, dtype=np.int64 if ids else np.float32), "input_shape")
     out_shape = model.output_shape(shape)
+    dynamic = _is_sequence_model(model) if dynamic_time is None else bool(dynamic_time)
+    in_dims: list[int | str] = [BATCH_AXIS, *shape[1:]]
+    out_dims: list[int | str] = [BATCH_AXIS, *out_shape[1:]]
+    if dynamic:
+        if len(shape) < 2 or len(out_shape) < 2 or out_shape[1] != shape[1]:
+            raise ValueError(
+                f"dynamic_time needs a time axis (axis 1) that the model keeps; it maps {shape} to {out_shape}. "
+                "Export with dynamic_time=False"
+            )
+        in_dims[1] = out_dims[1] = TIME_AXIS
     graph = Graph()
     onnx = graph.onnx
     y = graph.convert(model, INPUT_NAME, shape)
@@ -295,12 +216,12 @@ def to_onnx(model: Module, input_shape: Sequence[int] | None = None) -> Any:
         graph.nodes[-1].output[0] = OUTPUT_NAME  # the last node writes the graph's output directly
     else:  # a model that computes nothing (Identity, an empty Sequential) still needs a node
         graph.nodes.append(onnx.helper.make_node("Identity", [y], [OUTPUT_NAME], name="Identity_output"))
-    float32 = onnx.TensorProto.FLOAT
+    float32, int64 = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
     g = onnx.helper.make_graph(
         graph.nodes,
         "glassnet",
-        [onnx.helper.make_tensor_value_info(INPUT_NAME, float32, [BATCH_AXIS, *shape[1:]])],
-        [onnx.helper.make_tensor_value_info(OUTPUT_NAME, float32, [BATCH_AXIS, *out_shape[1:]])],
+        [onnx.helper.make_tensor_value_info(INPUT_NAME, int64 if ids else float32, in_dims)],
+        [onnx.helper.make_tensor_value_info(OUTPUT_NAME, float32, out_dims)],
         initializer=graph.initializers,
     )
     from glassnet import __version__
@@ -320,7 +241,12 @@ def to_onnx(model: Module, input_shape: Sequence[int] | None = None) -> Any:
     return proto
 
 
-def export(model: Module, path: str | os.PathLike[str], input_shape: Sequence[int] | None = None) -> Any:
+def export(
+    model: Module,
+    path: str | os.PathLike[str],
+    input_shape: Sequence[int] | None = None,
+    dynamic_time: bool | None = None,
+) -> Any:
     """Write ``model`` to the ONNX file ``path`` (opset 17, IR 8, dynamic batch axis); returns the ModelProto.
 
     The write is atomic (a temporary file in the same folder, renamed over
@@ -331,6 +257,7 @@ def export(model: Module, path: str | os.PathLike[str], input_shape: Sequence[in
         path: the file to write, conventionally ``*.onnx``.
         input_shape: one sample's shape without the batch axis, e.g. (1, 28, 28);
             None takes ``model.metadata["input_shape"]``.
+        dynamic_time: leave the time axis free too (see ``to_onnx``); the default does so for sequence models.
 
     Raises:
         ValueError: a layer has no converter (the message names it), or input_shape does not fit the model.
@@ -348,7 +275,7 @@ def export(model: Module, path: str | os.PathLike[str], input_shape: Sequence[in
         >>> bool(np.abs(y - model.predict(x)).max() < 1e-5)
         True
     """
-    proto = to_onnx(model, input_shape)
+    proto = to_onnx(model, input_shape, dynamic_time)
     write_atomic(path, proto.SerializeToString())
     return proto
 
@@ -389,3 +316,7 @@ def _remove(name: str | None) -> None:
     if name is not None:
         with contextlib.suppress(OSError):
             os.unlink(name)
+
+
+# the converters register themselves on import: feed-forward layers, then sequence layers
+from glassnet import _onnx_layers, _onnx_sequence  # noqa: E402, F401

@@ -14,6 +14,7 @@ import numpy as np
 
 from glassnet import datasets as gd
 from glassnet.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+from glassnet.layers.augment import RandomHorizontalFlip, RandomShift
 from glassnet.module import Module, Sequential
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "spirals", "moons", "xor")
@@ -58,7 +59,7 @@ DEFAULTS: dict[tuple[str, str], Settings] = {
     ("digits", "mlp"): Settings(epochs=40, batch_size=32, optimizer="adam", lr=1e-3),
     ("digits", "cnn"): Settings(epochs=25, batch_size=32, optimizer="adam", lr=2e-3),
     ("fashion-mnist", "mlp"): Settings(epochs=20, batch_size=128, optimizer="adam", lr=1e-3),
-    ("fashion-mnist", "cnn"): Settings(epochs=8, batch_size=64, optimizer="adam", lr=1e-3),
+    ("fashion-mnist", "cnn"): Settings(epochs=20, batch_size=64, optimizer="adam", lr=1e-3),
     ("mnist", "mlp"): Settings(epochs=15, batch_size=128, optimizer="adam", lr=1e-3),
     ("mnist", "cnn"): Settings(epochs=5, batch_size=64, optimizer="adam", lr=1e-3),
     ("spirals", "mlp"): Settings(epochs=200, batch_size=32, optimizer="adam", lr=1e-2),
@@ -164,11 +165,32 @@ def _cnn(data: str, input_shape: tuple[int, ...], classes: int, rng: np.random.G
             Linear(64 * (h // 2) * (w // 2), 128, init="he_uniform", rng=rng), ReLU(),
             Linear(128, classes, rng=rng),
         )  # fmt: skip
+    if data == "fashion-mnist":
+        return _fashion_cnn(c, h, w, classes, rng)
     # 28x28 images. BatchNorm after pooling normalises 4x fewer values than
     # before it, for the same effect on the next convolution's input.
     return Sequential(
         Conv2d(c, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2d(2), BatchNorm2d(32),
         Conv2d(32, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2d(2), BatchNorm2d(32),
+        Flatten(), Dropout(0.3, rng=rng),
+        Linear(32 * (h // 4) * (w // 4), 128, init="he_uniform", rng=rng), ReLU(), Dropout(0.3, rng=rng),
+        Linear(128, classes, rng=rng),
+    )  # fmt: skip
+
+
+def _fashion_cnn(c: int, h: int, w: int, classes: int, rng: np.random.Generator) -> Module:
+    """Two 3x3 convolutions on randomly flipped and shifted images (the augmentation runs in training only).
+
+    Every epoch sees each image mirrored or not and moved by up to 2 pixels,
+    so 20 epochs don't overfit the way they would on the fixed images. Pooling
+    comes before ReLU: max and ReLU commute (max(relu(a), relu(b)) = relu(max(a, b))),
+    so this is the same function with ReLU on a quarter of the values, and ReLU
+    may overwrite the pooled array, which nothing else reads.
+    """
+    return Sequential(
+        RandomHorizontalFlip(0.5, rng=rng), RandomShift(2, rng=rng),
+        Conv2d(c, 32, 3, padding=1, rng=rng), MaxPool2d(2), ReLU(inplace=True), BatchNorm2d(32),
+        Conv2d(32, 32, 3, padding=1, rng=rng), MaxPool2d(2), ReLU(inplace=True), BatchNorm2d(32),
         Flatten(), Dropout(0.3, rng=rng),
         Linear(32 * (h // 4) * (w // 4), 128, init="he_uniform", rng=rng), ReLU(), Dropout(0.3, rng=rng),
         Linear(128, classes, rng=rng),

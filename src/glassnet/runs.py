@@ -139,7 +139,8 @@ class StopOnInterrupt(Callback):
 
     def on_batch_end(self, batch: int, loss: float) -> None:
         if self.requested and self.stopped is None:
-            self.stopped = (self._epoch + 1, batch + 1)
+            done = self._epoch if self.run is None else self.run.epoch  # a resumed run starts past epoch 0
+            self.stopped = (done + 1, batch + 1)
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:

@@ -10,6 +10,7 @@ Inputs are checked once, up front, not on every batch.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_data, as_rng, positive_int
+from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, shorten
 from glassnet.callbacks import Callback
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
@@ -81,15 +82,10 @@ def _model_dtype(model: Module) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def _casts_input(model: Module) -> bool:
-    """False for a model whose first layer takes integer ids (``casts_input = False``: Embedding, GPT)."""
-    while isinstance(model, Sequential) and model.layers:
-        model = model.layers[0]
-    return bool(getattr(model, "casts_input", True))
-
-
 def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
-    x = as_data(x, name, dtype=_model_dtype(model) if _casts_input(model) else None)
+    """``x`` checked and cast as calling the model casts it (see the dtype rule in glassnet.module)."""
+    x = as_data(x, name)
+    x = cast_data(x, model.input_dtype(x.dtype), name)
     model.check_input(x, name)
     return x
 
@@ -116,8 +112,8 @@ def _check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
     y = as_data(y, name)
     if len(y) != len(x):
         raise ValueError(f"x and {name} must have the same number of samples. Received: {len(x)} and {len(y)}")
-    if np.issubdtype(y.dtype, np.floating) and y.dtype != dtype:
-        y = y.astype(dtype)
+    if np.issubdtype(y.dtype, np.floating):
+        y = cast_data(y, dtype, name)
     return y
 
 
@@ -238,7 +234,7 @@ def evaluate(
     a mean over samples (or a sum, for SSELoss), like during ``fit``.
     """
     x = _check_x(model, x, "x")
-    y = _check_y(x, y, "y", x.dtype)
+    y = _check_y(x, y, "y", _model_dtype(model))
     if loss is not None:
         _check_loss(loss)
     metric_list = _metric_list(metrics)
@@ -283,6 +279,74 @@ class _Progress:
             print(f"epoch {epoch + 1}/{self.epochs} - {values} - {seconds:.2f}s", flush=True)
 
 
+def _check_verbose(verbose: Any) -> int:
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    if not isinstance(verbose, (int, np.integer)):
+        raise TypeError(f"verbose must be 0, 1 or 2. Received: verbose={shorten(verbose)}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
+    return int(verbose)
+
+
+def _check_callbacks(callbacks: Any) -> list[Callback]:
+    """A list of Callbacks from one Callback, None, or an iterable of them."""
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if callbacks is None:
+        return []
+    try:
+        found = list(callbacks)
+    except TypeError:
+        raise TypeError(
+            f"callbacks must be a Callback or a list of Callbacks. Received: callbacks={shorten(callbacks)}"
+        ) from None
+    for i, cb in enumerate(found):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be glassnet Callbacks. Received: callbacks[{i}]={shorten(cb)}")
+    return found
+
+
+def _check_optimizer(optimizer: Any, model: Module) -> Optimizer:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            "optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). "
+            f"Received: optimizer={shorten(optimizer)}"
+        )
+    mine = {id(p) for p in model.parameters()}
+    if mine and not any(id(p) in mine for p in optimizer.params):
+        raise ValueError(
+            "optimizer updates none of this model's parameters (was it built on another model's?), so "
+            "training would change nothing: build it with optimizer=gn.SGD(model.parameters(), ...). "
+            f"Received: optimizer={shorten(optimizer)} over {len(optimizer.params)} other parameter(s)"
+        )
+    return optimizer
+
+
+def _batch_bounds(model: Module, n: int, bs: int) -> list[tuple[int, int]]:
+    """(start, stop) of each batch; a lone last sample joins the batch before it when the model has BatchNorm.
+
+    A batch of one sample has no batch statistics, and BatchNorm refuses it in
+    training mode; merging it (rather than dropping it, as PyTorch's
+    ``drop_last=True`` does) trains on every sample, every epoch.
+    """
+    bounds = [(start, min(start + bs, n)) for start in range(0, n, bs)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 and any(m.batch_statistics for m in model.modules()):
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def _warn_skipped(loss: float, epoch: int, batch: int) -> None:
+    what = f"the loss is {loss}" if not math.isfinite(loss) else f"the gradient is not finite (the loss is {loss:.4g})"
+    warnings.warn(
+        f"fit: {what} at epoch {epoch + 1}, batch {batch + 1}. That step was skipped, so the weights "
+        "stay finite; later such batches are skipped without another warning. Lower the learning rate "
+        "or scale the data, and pass callbacks=[gn.TerminateOnNaN()] to stop at a non-finite loss",
+        RuntimeWarning,
+        stacklevel=_caller_level(),
+    )
+
+
 def fit(
     model: Module,
     x: Any,
@@ -295,7 +359,7 @@ def fit(
     shuffle: bool = True,
     validation_data: tuple[Any, Any] | None = None,
     seed: int | np.random.Generator | None = None,
-    callbacks: Iterable[Callback] = (),
+    callbacks: Callback | Iterable[Callback] = (),
     metrics: Sequence[Any] = (),
     verbose: int = 1,
     resume_from: str | os.PathLike[str] | None = None,
@@ -303,18 +367,21 @@ def fit(
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
     Args:
-        x, y: inputs (N, ...) and targets (N, ...) or class labels (N,).
+        x, y: inputs (N, ...) and targets (N, ...) or class labels (N,). ``x`` is
+            cast to the model's dtype; a value too large for it (1e300 for a
+            float32 model) is a ValueError.
         loss: a Loss, e.g. ``gn.CrossEntropyLoss()``.
         optimizer: an Optimizer over ``model.parameters()``.
         epochs: passes over the data (>= 0).
         batch_size: samples per step (32 by default, as in Keras); None = the whole set
             in one batch. A set of at most 32 rows, such as the tutorial's four, is one
-            full batch either way.
+            full batch either way. In a model with BatchNorm, a last batch of one sample
+            (which has no batch statistics) joins the batch before it.
         shuffle: draw a new sample order every epoch (from ``seed``).
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         seed: int or Generator for shuffling and Dropout; the same seed gives the
             same run, bit for bit.
-        callbacks: Callbacks such as ``EarlyStopping`` or an LR schedule.
+        callbacks: a Callback, or a list of them, such as ``EarlyStopping`` or an LR schedule.
         metrics: names ("accuracy", "mse") or callables, reported per epoch.
         verbose: 0 silent, 1 a line per epoch (and a live bar with tqdm), 2 a line per epoch, no bar.
         resume_from: a checkpoint written by ``ModelCheckpoint`` during an earlier call with the
@@ -323,28 +390,35 @@ def fit(
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
+
+    Faults: a batch whose loss or gradient holds a NaN or an infinity gets no
+    optimizer step, so the weights stay finite; the first one raises a
+    RuntimeWarning naming the epoch and batch, unless a callback stops training
+    there (``TerminateOnNaN`` does, at a non-finite loss).
+    However fit ends (normally, by a callback, an exception or Ctrl-C), the
+    callbacks' ``on_train_end`` runs (``EarlyStopping`` restores its best
+    weights) and the model is back in the mode, train or eval, it was in.
     """
     loss = _check_loss(loss)
     _warn_double_softmax(model, loss)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). Received: optimizer={optimizer!r}"
-        )
+    optimizer = _check_optimizer(optimizer, model)
     epochs = positive_int(epochs, "epochs", allow_zero=True)
     bs_arg = _check_batch_size(batch_size)
+    shuffle = as_bool(shuffle, "shuffle")
+    verbose = _check_verbose(verbose)
+    callbacks = _check_callbacks(callbacks)
+    dtype = _model_dtype(model)
     x = _check_x(model, x, "x")
-    y = _check_y(x, y, "y", x.dtype)
+    y = _check_y(x, y, "y", dtype)
     metric_list = _metric_list(metrics)
     val: tuple[np.ndarray, np.ndarray] | None = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (x_val, y_val)")
+            raise TypeError(
+                f"validation_data must be a pair (x_val, y_val). Received: validation_data={shorten(validation_data)}"
+            )
         xv = _check_x(model, validation_data[0], "validation_data[0]")
-        val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", xv.dtype))
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be glassnet Callbacks. Received: {cb!r}")
+        val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", dtype))
 
     rng = as_rng(seed)
     for m in model.modules():
@@ -353,11 +427,13 @@ def fit(
 
     n = len(x)
     bs = n if bs_arg is None else min(bs_arg, n)
-    n_batches = -(-n // bs)
+    bounds = _batch_bounds(model, n, bs)
+    n_batches = len(bounds)
     reshuffle = shuffle and n_batches > 1  # one full batch: the order changes nothing
     if reshuffle:
-        xbuf = np.empty((bs, *x.shape[1:]), dtype=x.dtype)
-        ybuf = np.empty((bs, *y.shape[1:]), dtype=y.dtype)
+        largest = max(stop - start for start, stop in bounds)
+        xbuf = np.empty((largest, *x.shape[1:]), dtype=x.dtype)
+        ybuf = np.empty((largest, *y.shape[1:]), dtype=y.dtype)
     params = model.parameters()
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     step_callbacks = [
@@ -368,8 +444,9 @@ def fit(
     history = History()
     run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
     callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
+    warned = False  # about a non-finite loss: once per fit
 
-    model.train()
+    was_training = model.training
     model.stop_training = False
     for cb in callbacks:
         cb.model = model
@@ -379,8 +456,9 @@ def fit(
         from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
 
         restore(resume_from, run, epochs)
-    model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
     try:
+        model.train()
+        model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
         show = verbose > 0
         for epoch in range(run.epoch, epochs):
             start_time = time.perf_counter()
@@ -390,8 +468,7 @@ def fit(
             total = 0.0
             seen = 0  # samples trained on this epoch: a callback may stop mid-epoch
             metric_sums = [0.0] * len(metric_list)
-            for b, start in enumerate(range(0, n, bs)):
-                stop = min(start + bs, n)
+            for b, (start, stop) in enumerate(bounds):
                 if order is not None:
                     idx = order[start:stop]
                     xb = np.take(x, idx, axis=0, out=xbuf[: stop - start])
@@ -402,12 +479,17 @@ def fit(
                     xb, yb = x[start:stop], y[start:stop]
                 out = model.forward(xb)
                 batch_loss = loss.forward(out, yb)
-                for p in params:
-                    p.grad.fill(0)
-                model.backward(loss.backward())
-                for cb in step_callbacks:
-                    cb.on_before_optimizer_step()
-                optimizer.step()
+                # a NaN or inf in the loss or a gradient would spread to every weight: that step is skipped
+                finite = math.isfinite(batch_loss)
+                if finite:
+                    for p in params:
+                        p.grad.fill(0)
+                    model.backward(loss.backward())
+                    finite = all(all_finite(p.grad) for p in params)
+                    if finite:
+                        for cb in step_callbacks:
+                            cb.on_before_optimizer_step()
+                        optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
                 seen += stop - start
                 if metric_list:
@@ -418,6 +500,9 @@ def fit(
                         cb.on_batch_end(b, batch_loss)
                     if model.stop_training:
                         break
+                if not finite and not warned:
+                    _warn_skipped(batch_loss, epoch, b)
+                    warned = True
                 if show:
                     progress.batch(batch_loss)
             if seen == n:
@@ -434,8 +519,9 @@ def fit(
                 cb.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
-    finally:
+    finally:  # however fit ends: an EarlyStopping restores its best weights even after Ctrl-C
         model.set_input_grad(True)
-    for cb in callbacks:
-        cb.on_train_end()
+        model.train(was_training)
+        for cb in callbacks:
+            cb.on_train_end()
     return history

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import http.server
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -79,12 +80,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body, mode = route
+        if mode.startswith("trickle"):
+            self._trickle(body, headers_too=mode == "trickle-headers")
+            return
         self.send_response(200)
         if mode != "no-length":
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         # "cut": announce the whole body, send half, then close the connection.
         self.wfile.write(body[: len(body) // 2] if mode == "cut" else body)
+
+    def _trickle(self, body: bytes, headers_too: bool) -> None:
+        """One byte every 0.25 s (of the headers too, if asked): never idle long enough for a timeout."""
+        head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        slow = head + body if headers_too else body
+        try:
+            if not headers_too:
+                self.wfile.write(head)
+                self.wfile.flush()
+            for i in range(len(slow)):
+                self.wfile.write(slow[i : i + 1])
+                self.wfile.flush()
+                time.sleep(0.25)
+        except OSError:  # the client gave up, as the test expects
+            pass
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (keep the quiet server quiet)
         pass

@@ -2,12 +2,15 @@
 
 import gzip
 import hashlib
+import os
 import socket
+import time
 
 import numpy as np
 import pytest
 
 import glassnet.datasets as gd
+from glassnet._files import STALE_AFTER
 from glassnet.datasets.download import DownloadError, download_file, fetch
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes
@@ -68,11 +71,12 @@ def test_size_cap(server, tmp_path, mode):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_connection_refused_names_the_url(tmp_path):
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_connection_refused_names_the_url(tmp_path, scheme):
     with socket.socket() as s:  # a port that nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/f.gz"
+    url = f"{scheme}://127.0.0.1:{port}/f.gz"
     with pytest.raises(DownloadError, match=f"{url}: "):
         download_file(url, tmp_path / "f.gz", timeout=5)
 
@@ -166,3 +170,33 @@ def test_downloaded_file_that_is_not_idx_is_caught_on_load(isolated, server, ser
     assert len(arrays) == 4
     with pytest.raises(ValueError, match="is not an IDX file"):
         gd.mnist(path=isolated / "x", download=True)
+
+
+@pytest.mark.parametrize("mode", ["trickle-body", "trickle-headers"])
+def test_a_trickling_server_is_cut_off_at_the_deadline(server, tmp_path, mode):
+    # a byte every 0.25 s never trips the 5 s per-read timeout; only the overall deadline stops it
+    url = server.add("/slow.bin", bytes(40), mode=mode)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than the deadline of 1 s") as info:
+        download_file(url, tmp_path / "slow.bin", timeout=5, deadline=1.0)
+    assert time.monotonic() - start < 5  # the 40 bytes would take 10 s
+    assert url in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_deadline_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="deadline must be positive"):
+        download_file("http://127.0.0.1:9/x", tmp_path / "x", deadline=0)
+
+
+def test_a_download_removes_stale_part_files_of_killed_downloads_only(server, tmp_path):
+    stale = tmp_path / ".f.bin.glassnet-abcd1234.part"
+    fresh = tmp_path / ".f.bin.glassnet-efgh5678.part"  # a download running right now
+    foreign = tmp_path / "f.bin.part"  # another program's
+    for path in (stale, fresh, foreign):
+        path.write_bytes(b"partial")
+    old = time.time() - 2 * STALE_AFTER
+    for path in (stale, foreign):
+        os.utime(path, (old, old))
+    download_file(server.add("/f.bin", BODY), tmp_path / "f.bin", md5=BODY_MD5, timeout=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["f.bin", fresh.name, foreign.name])

@@ -164,3 +164,27 @@ SHA256 = {  # of the decompressed files (the official payload)
 def test_reader_reproduces_the_official_fashion_mnist_payload(idx, stem):
     array = read_idx(FASHION / f"{stem}.gz")
     assert hashlib.sha256(idx.bytes(array)).hexdigest() == SHA256[stem]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_max_bytes_bounds_the_declared_size(tmp_path, idx, compress):
+    array = np.arange(24, dtype=np.int32).reshape(2, 3, 4)  # 96 bytes of data
+    path = idx.write(tmp_path / "a-idx3-int", array, compress=compress)
+    np.testing.assert_array_equal(read_idx(path, max_bytes=96), array)
+    with pytest.raises(ValueError, match=r"which is 96 bytes of data, more than max_bytes=95") as info:
+        read_idx(path, max_bytes=95)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match="max_bytes must be a positive integer"):
+        read_idx(path, max_bytes=0)
+    with pytest.raises(TypeError, match="max_bytes must be an integer"):
+        read_idx(path, max_bytes="96")
+
+
+def test_a_gzip_bomb_after_the_data_is_not_counted_to_its_end(tmp_path, idx):
+    path = tmp_path / "bomb.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(idx.bytes(np.zeros(4, dtype=np.uint8)))
+        for _ in range(64):
+            f.write(bytes(2**20))  # 64 MiB of trailing zeros
+    with pytest.raises(ValueError, match=r"longer than its header says.*holds more than 1\d+ bytes"):
+        read_idx(path, max_bytes=2**20)

@@ -168,7 +168,7 @@ def test_wrong_types_are_type_errors(pool):
     with pytest.raises(TypeError, match="stride"):
         pool(2, stride="1")
     with pytest.raises(TypeError, match="floating"):
-        pool(2)(np.ones((1, 1, 4, 4), dtype=np.int64))
+        pool(2).forward(np.ones((1, 1, 4, 4), dtype=np.int64))
     with pytest.raises(TypeError, match="numpy array"):
         pool(2)([[[[1.0]]]])
 

@@ -69,3 +69,18 @@ def test_matches_pytorch_in_float64():
     np.testing.assert_allclose(ours.backward(dy), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ours.module.weight.grad, lin.weight.grad.numpy().T, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ours.module.bias.grad, lin.bias.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_a_file_nesting_residuals_too_deep_is_a_value_error(tmp_path):
+    import json
+    import zipfile
+
+    spec = {"class": "Linear", "config": {"in_features": 2, "out_features": 2}}
+    for _ in range(200):
+        spec = {"class": "Residual", "config": {"module": spec}}
+    path = tmp_path / "deep.gnet"
+    header = {"format": "glassnet-model", "version": 1, "architecture": spec, "arrays": {}}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("model.json", json.dumps(header))
+    with pytest.raises(ValueError, match="nested more than"):
+        gn.load(path)

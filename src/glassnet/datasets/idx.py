@@ -18,12 +18,16 @@ import gzip
 import math
 import os
 import zlib
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-__all__ = ["read_idx", "IDX_TYPES"]
+from glassnet._checks import MAX_NDIM, clip, positive_int, short
+from glassnet._files import display_name, open_regular
+
+__all__ = ["read_idx", "IDX_TYPES", "MAX_BYTES"]
+
+MAX_BYTES = 2**30  # the largest IDX payload read_idx accepts unless told otherwise (1 GiB)
 
 # IDX type code -> big-endian dtype of one item.
 IDX_TYPES: dict[int, np.dtype] = {
@@ -43,11 +47,7 @@ class _Reader(Protocol):
 
 
 def _read_up_to(f: _Reader, size: int) -> bytes:
-    """Up to ``size`` bytes, fewer only at the end of the stream.
-
-    Read in chunks, so a header that claims terabytes costs no more memory
-    than the file really holds.
-    """
+    """Up to ``size`` bytes (a header's few), fewer only at the end of the stream."""
     chunks = []
     while size > 0:
         chunk = f.read(min(size, _CHUNK))
@@ -58,14 +58,28 @@ def _read_up_to(f: _Reader, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _count_rest(f: _Reader) -> int:
+def _count_rest(f: _Reader, limit: int) -> int:
+    """How many bytes are left, counting no further than ``limit`` (a gzip bomb could go on for ever)."""
     total = 0
-    while chunk := f.read(_CHUNK):
+    while total < limit and (chunk := f.read(_CHUNK)):
         total += len(chunk)
     return total
 
 
-def _parse(f: _Reader, where: str) -> np.ndarray:
+def _fill(f: _Reader, out: np.ndarray) -> int:
+    """Read into ``out``'s own bytes, chunk by chunk (never a second copy of the data); return the count."""
+    view = out.reshape(-1).view(np.uint8)
+    done = 0
+    while done < len(view):
+        chunk = f.read(min(_CHUNK, len(view) - done))
+        if not chunk:
+            break
+        view[done : done + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        done += len(chunk)
+    return done
+
+
+def _parse(f: _Reader, where: str, max_bytes: int, file_size: int | None) -> np.ndarray:
     magic = _read_up_to(f, 4)
     if len(magic) < 4 or magic[:2] != b"\x00\x00":
         raise ValueError(
@@ -78,6 +92,8 @@ def _parse(f: _Reader, where: str) -> np.ndarray:
         raise ValueError(f"{where}: unknown IDX type code 0x{code:02X}; known codes are {known}")
     if ndim == 0:
         raise ValueError(f"{where}: the IDX header gives 0 dimensions; expected at least 1")
+    if ndim > MAX_NDIM:
+        raise ValueError(f"{where}: the IDX header gives {ndim} dimensions; NumPy allows at most {MAX_NDIM}")
     dims_bytes = _read_up_to(f, 4 * ndim)
     if len(dims_bytes) < 4 * ndim:
         raise ValueError(
@@ -87,30 +103,59 @@ def _parse(f: _Reader, where: str) -> np.ndarray:
     dims = tuple(int(d) for d in np.frombuffer(dims_bytes, dtype=">u4"))
     dtype = IDX_TYPES[code]
     expected = math.prod(dims) * dtype.itemsize
-    # One byte more than the header promises tells an oversized file apart.
-    payload = _read_up_to(f, expected + 1)
-    if len(payload) != expected:
-        actual = len(payload) + (_count_rest(f) if len(payload) > expected else 0)
-        kind = "truncated" if actual < expected else "longer than its header says"
+    header = 4 + 4 * ndim
+    if file_size is not None and file_size - header < expected:  # a raw file: its size is known up front
+        raise ValueError(
+            f"{where} is truncated: the header gives shape {dims} of {dtype.name}, which is {expected} "
+            f"bytes of data, but the file holds {file_size - header} bytes after the {header}-byte header"
+        )
+    if expected > max_bytes:
+        raise ValueError(
+            f"{where}: the header gives shape {dims} of {dtype.name}, which is {expected} bytes of data, "
+            f"more than max_bytes={max_bytes}; pass a larger max_bytes to read it"
+        )
+    # One array of the declared size, filled as the data arrive: the peak is 1x the data, and a
+    # stream that ends early has only touched the pages it filled.
+    out = np.empty(dims, dtype=dtype)
+    got = _fill(f, out)
+    rest = _count_rest(f, max_bytes) if got == expected else 0
+    if got != expected or rest:
+        kind = "truncated" if got < expected else "longer than its header says"
+        if file_size is not None:
+            holds = f"{file_size - header} bytes"
+        else:
+            holds = f"{got + rest} bytes" if rest < max_bytes else f"more than {got + rest} bytes"
         raise ValueError(
             f"{where} is {kind}: the header gives shape {dims} of {dtype.name}, which is {expected} "
-            f"bytes of data, but the file holds {actual} bytes after the {4 + 4 * ndim}-byte header"
+            f"bytes of data, but the file holds {holds} after the {header}-byte header"
         )
-    # astype copies: the result owns its memory, is writable and in native byte order.
-    return np.frombuffer(payload, dtype=dtype).astype(dtype.newbyteorder("="), copy=True).reshape(dims)
+    if not dtype.isnative:
+        out.byteswap(inplace=True)  # in place: no second copy
+        out = out.view(dtype.newbyteorder("="))
+    return out
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed, into a NumPy array.
 
     Compression is recognised by the gzip magic bytes, not by the file
     name. The header is checked (two zero bytes, a known type code, at least
     one dimension) and so is the length: the data must be exactly as long as
     the header's dimensions say, otherwise a ``ValueError`` names the file and
-    both sizes. Nothing is allocated from the header's claims alone.
+    both sizes.
+
+    Memory: the data are streamed (decompressed chunk by chunk) into one
+    array of the size the header declares, so the peak is the data's size
+    once, not twice. A declared size over ``max_bytes`` (default
+    ``MAX_BYTES``, 1 GiB: MNIST's training images are 47 MB) is refused before
+    anything is allocated, because a small gzip file can truthfully declare
+    gigabytes; pass a larger ``max_bytes`` to read such a file. A raw file
+    whose declared size exceeds its length is refused up front. Only regular
+    files are read: a FIFO, folder or device is refused without blocking.
 
     Args:
         path: the file, as a ``str`` or ``os.PathLike``.
+        max_bytes: the largest data size (in bytes, after decompression) to accept.
 
     Returns:
         A fresh, writable array in native byte order with the header's shape,
@@ -121,7 +166,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     Raises:
         FileNotFoundError: no such file.
         ValueError: not an IDX file, an unknown type code, a truncated or
-            oversized file, or a damaged gzip stream.
+            oversized file, data larger than ``max_bytes``, a damaged gzip
+            stream, or not a regular file.
 
     Example:
         >>> import gzip, os, tempfile
@@ -136,20 +182,20 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
                [3, 4, 5]], dtype=uint8)
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike. Received: path={path!r}")
-    file = Path(path)
-    where = str(file)
-    with open(file, "rb") as raw:
+        raise TypeError(f"path must be a str or os.PathLike. Received: path={short(path)}")
+    max_bytes = positive_int(max_bytes, "max_bytes")
+    where = display_name(path)
+    with open_regular(path) as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
         if not compressed:
-            return _parse(raw, where)
+            return _parse(raw, where, max_bytes, os.fstat(raw.fileno()).st_size)
         with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
             try:
-                return _parse(stream, f"{where} (after gzip decompression)")
+                return _parse(stream, f"{where} (after gzip decompression)", max_bytes, None)
             except EOFError:
                 raise ValueError(
                     f"{where}: the gzip stream is truncated (it ends before its end-of-stream marker)"
                 ) from None
             except (OSError, zlib.error) as err:  # gzip.BadGzipFile is an OSError: bad CRC, bad header
-                raise ValueError(f"{where}: the gzip stream is damaged ({err})") from None
+                raise ValueError(f"{where}: the gzip stream is damaged ({clip(str(err))})") from None

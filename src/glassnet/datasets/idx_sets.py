@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glassnet._checks import short, strict_bool
 from glassnet.datasets import download as _download
 from glassnet.datasets.idx import read_idx
 
@@ -138,13 +139,14 @@ def _read_pair(images_file: Path, labels_file: Path) -> Split:
 
 def _load(name: str, path: str | os.PathLike[str] | None, download: bool, raw: bool, flat: bool) -> tuple[Split, Split]:
     if path is not None and not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a folder (str or os.PathLike) or None. Received: path={path!r}")
+        raise TypeError(f"path must be a folder (str or os.PathLike) or None. Received: path={short(path)}")
     for flag, value in (("download", download), ("raw", raw), ("flat", flat)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False. Received: {flag}={value!r}")
+        strict_bool(value, flag)
     folder = None if path is None else Path(path).expanduser()
     if folder is not None and folder.exists() and not folder.is_dir():
-        raise ValueError(f"path must be a folder holding the four IDX files. Received: path={str(path)!r} (a file)")
+        raise ValueError(
+            f"path must be a folder holding the four IDX files. Received: path={short(str(path))} (a file)"
+        )
     files: list[Path] | None = None
     for _, candidate in _search_path(name, folder):
         found = _files_in(candidate)

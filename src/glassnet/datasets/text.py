@@ -110,7 +110,7 @@ class CharTokenizer:
         known = codes < len(self._table)
         ids[known] = self._table[codes[known]]
         if (ids < 0).any():
-            unknown = sorted(set(text) - set(self.chars))
+            unknown = list(dict.fromkeys(c for c in text if c not in self._ids))  # in order of appearance
             shown = ", ".join(repr(c) for c in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
             raise ValueError(
                 f"{name} holds {len(unknown)} character(s) that are not in the vocabulary: {shown} "

@@ -1,7 +1,7 @@
 """Element-wise activations and Softmax.
 
 Each derivative is written from what forward cached; where the forward output
-determines the derivative (sigmoid, tanh, ELU), the output is cached rather
+determines the derivative (sigmoid, tanh), the output is cached rather
 than recomputed.
 """
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import real
+from glassnet._checks import axis as check_axis
+from glassnet._checks import real, short
 from glassnet.layers._base import missing_cache
 from glassnet.module import Module
 
@@ -186,8 +187,10 @@ class ELU(_Elementwise):
     Args:
         alpha: the value ELU approaches as x -> -inf is -alpha.
 
-    Backward (dy = dL/dy), from the cached output y:
-        dx = dy where x > 0, else dy * (y + alpha)     (since d/dx alpha*(e^x - 1) = y + alpha)
+    Backward (dy = dL/dy), from the cached input x:
+        dx = dy where x > 0, else dy * alpha * exp(x)
+        (equal to dy * (y + alpha), but that form cancels for very negative x:
+        at x = -25 it loses 5 of float64's 16 digits)
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -198,21 +201,16 @@ class ELU(_Elementwise):
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
         self.alpha = real(alpha, "alpha")
-        self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        mask = x > 0
-        # expm1 of min(x, 0) so large positive inputs can't overflow
-        y = np.where(mask, x, self.alpha * np.expm1(np.minimum(x, 0)))
-        self._keep(y)
-        self._mask = mask if self.training else None
+        # expm1 of min(x, 0): accurate near 0, and large positive inputs can't overflow
+        y = np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+        self._keep(x)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        y, mask = self._cached(), self._mask
-        if mask is None:
-            raise missing_cache(self)
-        return np.where(mask, dy, dy * (y + self.alpha))
+        x = self._cached()
+        return np.where(x > 0, dy, dy * (self.alpha * np.exp(np.minimum(x, 0))))
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -220,27 +218,94 @@ class ELU(_Elementwise):
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+_TANH_CLIP = 20.0  # GELU's tanh form: tanh(sqrt(2/pi) (20 + 0.044715·20³)) is 1 to double precision
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, element-wise, to double precision (NumPy has none).
+_ERF_SPLIT = 2.0  # |z| below: erf's series; above: erfc's continued fraction
+_ERFC_TERMS = 60  # enough for double precision at z = 2 (the slowest point), and beyond
 
-    Uses the series of positive terms (Abramowitz & Stegun 7.1.6)
-        erf(x) = 2/sqrt(pi) * exp(-x²) * sum_n 2^n x^(2n+1) / (1·3·...·(2n+1)),
-    which has no cancellation; |x| is clipped at 6, where erf is ±1 to double precision.
-    """
-    z = np.clip(np.asarray(x, dtype=np.float64), -6.0, 6.0)
-    z2 = 2.0 * z * z
-    term = z.copy()
-    total = z.copy()
+
+def _erf_series(a: np.ndarray) -> np.ndarray:
+    """erf(a) for |a| < 2 by the series of positive terms (Abramowitz & Stegun 7.1.6):
+    erf(a) = 2/sqrt(pi) * exp(-a²) * sum_n 2^n a^(2n+1) / (1·3·...·(2n+1)), free of cancellation."""
+    a2 = 2.0 * a * a
+    term = a.copy()
+    total = a.copy()
     n = 0
     while True:
         n += 1
-        term *= z2 / (2 * n + 1)
+        term *= a2 / (2 * n + 1)
         total += term
         if n % 8 == 0 and not (np.abs(term) > 1e-17 * np.abs(total)).any():
             break
-    return (2.0 / math.sqrt(math.pi)) * np.exp(-z * z) * total
+    return (2.0 / math.sqrt(math.pi)) * np.exp(-a * a) * total
+
+
+def _erfc_fraction(a: np.ndarray) -> np.ndarray:
+    """erfc(a) for a >= 2 by Laplace's continued fraction (A&S 7.1.14), evaluated from the bottom:
+    erfc(a) = exp(-a²)/sqrt(pi) / (a + (1/2)/(a + 1/(a + (3/2)/(a + 2/(a + ...)))))."""
+    a = np.minimum(a, 30.0)  # erfc(27.3) already underflows; 30² can't overflow
+    f = a.copy()
+    for k in range(_ERFC_TERMS, 0, -1):
+        f = a + (0.5 * k) / f
+    # exp(-a²) to full relative precision: a = hi + lo with hi on a 2^-12 grid, so
+    # hi² is exact and a² = hi² + (a - hi)(a + hi) loses nothing to rounding
+    hi = np.round(a * 4096.0) / 4096.0
+    return np.exp(-hi * hi) * np.exp(-(a - hi) * (a + hi)) / (math.sqrt(math.pi) * f)
+
+
+def _erf_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(|x|, erf(|x|), erfc(|x|)), each to double precision, erf in [0, 1] and erfc in [0, 1]."""
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    erf_a = np.empty_like(a)
+    erfc_a = np.empty_like(a)
+    small = a < _ERF_SPLIT  # NaN is not small: it takes the other branch and stays NaN
+    erf_a[small] = np.minimum(_erf_series(a[small]), 1.0)
+    erfc_a[small] = 1.0 - erf_a[small]  # >= 0.0047 here, so this loses at most 2 digits
+    large = ~small
+    erfc_a[large] = _erfc_fraction(a[large])
+    erf_a[large] = 1.0 - erfc_a[large]
+    return a, erf_a, erfc_a
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, element-wise, in float64, to double precision over all reals (NumPy has none).
+
+    erf(x) = 2/sqrt(pi) * integral_0^x exp(-t²) dt, odd, within [-1, 1]. Below
+    |x| = 2 the series of positive terms (A&S 7.1.6); above, 1 - erfc(|x|) from
+    the continued fraction (A&S 7.1.14).
+
+    Example:
+        >>> from glassnet.layers.activations import erf
+        >>> erf([0.0, 0.5, -1e300]).round(6)
+        array([ 0.    ,  0.5205, -1.    ])
+    """
+    a, erf_a, _ = _erf_parts(x)
+    return np.copysign(erf_a, np.asarray(x, dtype=np.float64))
+
+
+def erfc(x: np.ndarray) -> np.ndarray:
+    """The complementary error function 1 - erf(x), element-wise, in float64, with full
+    relative precision in the tail (erfc(10) = 2.09e-45, where 1 - erf(10) is 0).
+
+    Example:
+        >>> from glassnet.layers.activations import erfc
+        >>> print(f"{float(erfc(10.0)):.6e}")
+        2.088488e-45
+    """
+    z = np.asarray(x, dtype=np.float64)
+    _, erf_a, erfc_a = _erf_parts(z)
+    return np.where(z < 0, 1.0 + erf_a, erfc_a)  # erfc(-a) = 2 - erfc(a) = 1 + erf(a)
+
+
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 = erfc(-x / sqrt 2) / 2, in float64, in [0, 1].
+
+    The erfc form keeps full relative precision in the lower tail, where
+    1 + erf cancels (Phi(-10) = 7.6e-24, and 0 from 1 + erf).
+    """
+    return 0.5 * erfc(np.asarray(x, dtype=np.float64) * -_SQRT_HALF)
 
 
 def erf_float32(x: np.ndarray) -> np.ndarray:
@@ -259,7 +324,7 @@ def erf_float32(x: np.ndarray) -> np.ndarray:
     for a in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
         poly += np.float32(a)
         poly *= t
-    e = np.square(x)
+    e = np.square(np.clip(x, -10.0, 10.0))  # float32 erf is ±1 from |x| = 4 on; x² can't overflow
     np.negative(e, out=e)
     np.exp(e, out=e)
     poly *= e
@@ -271,7 +336,9 @@ class GELU(_Elementwise):
     """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
 
     Args:
-        approximate: "none" (exact, ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``) or
+        approximate: "none" (exact, ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``, computed
+            as ``erfc(-x / sqrt 2) / 2``, in float64, so that it stays in [0, 1]
+            and keeps its precision in the lower tail: GELU(-1e10) = -0) or
             "tanh" (``Phi(x) ≈ (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))) / 2``),
             as in PyTorch.
 
@@ -289,13 +356,14 @@ class GELU(_Elementwise):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"approximate must be 'none' or 'tanh'. Received: approximate={approximate!r}")
+            raise ValueError(f"approximate must be 'none' or 'tanh'. Received: approximate={short(approximate)}")
         self.approximate = approximate
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.approximate == "tanh":
-            u = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            xc = np.clip(x, -_TANH_CLIP, _TANH_CLIP)  # tanh is ±1 there already; x³ can't overflow
+            u = _SQRT_2_OVER_PI * (xc + 0.044715 * xc**3)
             cdf = 0.5 * (1 + np.tanh(u))
         else:
             if x.dtype == np.float32:  # a float32 erf: float32 results, several times faster
@@ -303,7 +371,7 @@ class GELU(_Elementwise):
                 cdf += np.float32(1.0)
                 cdf *= np.float32(0.5)
             else:
-                cdf = (0.5 * (1 + erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
+                cdf = normal_cdf(x).astype(x.dtype, copy=False)
         self._keep(cdf)
         self._x = x if self.training else None
         return x * cdf
@@ -314,9 +382,11 @@ class GELU(_Elementwise):
             raise missing_cache(self)
         if self.approximate == "tanh":
             t = 2 * cdf - 1
-            slope = cdf + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            xc = np.clip(x, -_TANH_CLIP, _TANH_CLIP)  # where clipped, 1 - t² is 0 exactly
+            slope = cdf + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * xc * xc)
         else:
-            slope = cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+            xc = np.clip(x, -40, 40)  # phi(40) underflows to 0 already; x² can't overflow
+            slope = cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * xc * xc))
         return dy * slope
 
     def get_config(self) -> dict[str, Any]:
@@ -343,9 +413,7 @@ class Softmax(_Elementwise):
 
     def __init__(self, axis: int = -1) -> None:
         super().__init__()
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise TypeError(f"axis must be an integer. Received: axis={axis!r}")
-        self.axis = axis
+        self.axis = check_axis(axis)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = np.exp(x - x.max(axis=self.axis, keepdims=True))

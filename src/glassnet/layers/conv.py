@@ -8,8 +8,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from glassnet import init as initializers
-from glassnet._checks import as_rng, check_dtype, int_pair, positive_int
-from glassnet.layers._base import expect_ndim, init_name, missing_cache
+from glassnet._checks import check_dtype, int_pair, positive_int, strict_bool
+from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -106,17 +106,22 @@ class Conv2d(Module):
         self.kernel_size = int_pair(kernel_size, "kernel_size")
         self.stride = int_pair(stride, "stride")
         self.padding = int_pair(padding, "padding", allow_zero=True)
+        # More padding than kernel_size - 1 (the "full" convolution) only adds outputs that see
+        # nothing but zeros, and lets a small config make every forward pass huge.
+        if any(p >= k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(
+                f"padding must be at most kernel_size - 1 on each axis. Received: padding={self.padding} "
+                f"with kernel_size={self.kernel_size}"
+            )
+        has_bias = strict_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init
         draw = initializers.get(init)
         kH, kW = self.kernel_size
         shape = (self.out_channels, self.in_channels, kH, kW)
         fan_in, fan_out = self.in_channels * kH * kW, self.out_channels * kH * kW
-        w = np.asarray(draw(shape, fan_in, fan_out, as_rng(rng), self.dtype), dtype=self.dtype)
-        if w.shape != shape:
-            raise ValueError(f"init returned shape {w.shape}, expected {shape}")
-        self.weight = Parameter(w)
-        self.bias = Parameter(np.zeros(self.out_channels, dtype=self.dtype)) if bias else None
+        self.weight = Parameter(initial_weight(draw, shape, fan_in, fan_out, rng, self.dtype))
+        self.bias = Parameter(new_array(self.out_channels, self.dtype)) if has_bias else None
         self._cache: tuple[_Geometry, dict[str, np.ndarray]] | None = None
         # Work arrays reused from call to call, for the two most recent input
         # shapes (a training batch and the last, smaller one; or eval's chunk

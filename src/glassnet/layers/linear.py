@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from glassnet import init as initializers
-from glassnet._checks import as_rng, check_dtype, positive_int
-from glassnet.layers._base import expect_ndim, init_name, missing_cache
+from glassnet._checks import check_dtype, positive_int, strict_bool
+from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
 
 __all__ = ["Linear"]
@@ -59,15 +59,13 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
+        has_bias = strict_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init
         draw = initializers.get(init)
         shape = (self.in_features, self.out_features)
-        w = np.asarray(draw(shape, self.in_features, self.out_features, as_rng(rng), self.dtype), dtype=self.dtype)
-        if w.shape != shape:
-            raise ValueError(f"init returned shape {w.shape}, expected {shape}")
-        self.weight = Parameter(w)
-        self.bias = Parameter(np.zeros(self.out_features, dtype=self.dtype)) if bias else None
+        self.weight = Parameter(initial_weight(draw, shape, self.in_features, self.out_features, rng, self.dtype))
+        self.bias = Parameter(new_array(self.out_features, self.dtype)) if has_bias else None
         self._x: np.ndarray | None = None
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import check_dtype, in_range, positive_float, positive_int
-from glassnet.layers._base import missing_cache
+from glassnet._checks import check_dtype, in_range, positive_float, positive_int, strict_bool
+from glassnet.layers._base import missing_cache, new_array
 from glassnet.module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
@@ -49,6 +49,7 @@ class _BatchNorm(Module):
     """The shared implementation; subclasses set the accepted input layouts."""
 
     buffer_names = ("running_mean", "running_var")
+    batch_statistics = True  # fit never hands it a one-sample batch (see glassnet.training.fit)
     _layouts: dict[int, str] = {}
 
     def __init__(
@@ -63,14 +64,13 @@ class _BatchNorm(Module):
         self.num_features = positive_int(num_features, "num_features")
         self.eps = positive_float(eps, "eps")
         self.momentum = in_range(momentum, "momentum", 0.0, 1.0, high_open=False)
-        if not isinstance(affine, (bool, np.bool_)):
-            raise TypeError(f"affine must be True or False. Received: affine={affine!r}")
+        affine = strict_bool(affine, "affine")
         self.dtype = check_dtype(dtype)
         c = self.num_features
-        self.weight = Parameter(np.ones(c, dtype=self.dtype)) if affine else None
-        self.bias = Parameter(np.zeros(c, dtype=self.dtype)) if affine else None
-        self.running_mean = np.zeros(c, dtype=self.dtype)
-        self.running_var = np.ones(c, dtype=self.dtype)
+        self.weight = Parameter(new_array(c, self.dtype, 1.0)) if affine else None
+        self.bias = Parameter(new_array(c, self.dtype)) if affine else None
+        self.running_mean = new_array(c, self.dtype)
+        self.running_var = new_array(c, self.dtype, 1.0)
         self._xhat: np.ndarray | None = None
         self._inv_std: np.ndarray | None = None
 
