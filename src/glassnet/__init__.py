@@ -16,6 +16,7 @@ The tutorial's network, trained on its four rows:
 from glassnet import datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.checkpoint import ModelCheckpoint
+from glassnet.diagnostics import Diagnostics
 from glassnet.explain import explain
 from glassnet.io import load, register_layer
 from glassnet.layers import (
@@ -127,6 +128,7 @@ __all__ = [
     "init",
     "testing",
     "explain",
+    "Diagnostics",
     "__version__",
 ]
 

@@ -154,6 +154,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
     _data_source_args(p)
     add_train_args(p)
+    from glassnet.seeing import add_inside_train_args
+
+    add_inside_train_args(p)  # --diagnose, --seeds
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet import recipes
+from glassnet import recipes, seeing
 from glassnet.checkpoint import ModelCheckpoint, read_checkpoint
 from glassnet.cli import EXIT_INTERRUPTED, CommandError
 from glassnet.io import load, save
@@ -196,7 +196,9 @@ def train(args: argparse.Namespace) -> int:
 
     if args.data in text_commands.TEXT_DATASETS:  # language models train for steps, not epochs
         if args.resume is not None:
-            raise CommandError(f"--resume is for the image and toy data sets; --data {args.data} has no checkpoints yet")
+            raise CommandError(
+                f"--resume is for the image and toy data sets; --data {args.data} has no checkpoints yet"
+            )
         args.model = args.model or "gpt"
         args.seed = 0 if args.seed is None else args.seed
         return text_commands.train(args)
@@ -244,6 +246,7 @@ def train(args: argparse.Namespace) -> int:
         "settings": {"epochs": s.epochs, "batch_size": s.batch_size, "optimizer": s.optimizer, "lr": s.lr},
     }
     checkpoint = ModelCheckpoint(checkpoint_path, metadata=metadata)
+    diagnostics = seeing.diagnostics_for(args)  # [] unless --diagnose
     with interruptible(stop):
         history = model.fit(
             data.x_train,
@@ -254,7 +257,7 @@ def train(args: argparse.Namespace) -> int:
             batch_size=s.batch_size,
             validation_data=(data.x_val, data.y_val),
             metrics=["accuracy"],
-            callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs), stop, checkpoint],
+            callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs), stop, checkpoint, *diagnostics],
             seed=args.seed,
             verbose=1,
             resume_from=resume_from,
@@ -269,6 +272,7 @@ def train(args: argparse.Namespace) -> int:
     save(model, model_path, metadata=metadata)
     print(f"model saved to {model_path}")
     _plot(history, plot_path, f"{args.data}, {args.model}")
+    seeing.report_diagnostics(diagnostics, out, f"{args.data}, {args.model}")
     print(f"total time: {seconds:.1f}s")
     print(f"test accuracy: {test['accuracy']:.4f}")
     return 0

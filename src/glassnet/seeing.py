@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import numpy as np
 
@@ -87,3 +88,36 @@ def add_explain_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", default=".", help="folder for glassnet-explain.png, created if missing (default: .)")
     _data_source_args(p)
+
+
+# -- glassnet train --diagnose -------------------------------------------------------------
+
+
+def add_inside_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="record per-layer statistics, warn when training goes wrong, write diagnostics.png",
+    )
+
+
+def diagnostics_for(args: argparse.Namespace) -> list[Any]:
+    """``[Diagnostics()]`` for ``--diagnose``, else ``[]``."""
+    from glassnet.diagnostics import Diagnostics
+
+    return [Diagnostics()] if getattr(args, "diagnose", False) else []
+
+
+def report_diagnostics(diagnostics: list[Any], out: str, title: str) -> None:
+    """Print the last epoch's table and write diagnostics.png into ``out``."""
+    for diag in diagnostics:
+        print(diag.table())
+        if not diag.warnings:
+            print("diagnostics: no warning (gradients, ReLUs, saturation, loss and NaN all looked healthy)")
+        path = os.path.join(out, "diagnostics.png")
+        try:
+            diag.plot(path, title=f"glassnet diagnostics: {title}")
+        except ImportError:
+            print('matplotlib is not installed; for a PNG of the diagnostics: pip install "glassnet[plot]"')
+        else:
+            print(f"diagnostics written to {path}")
