@@ -47,6 +47,7 @@ from glassnet.layers import (
     Tanh,
 )
 from glassnet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, SSELoss
+from glassnet.lr_find import lr_find
 from glassnet.metrics import Accuracy, MeanSquaredError
 from glassnet.module import Module, Parameter, Sequential
 from glassnet.optim import (
@@ -129,6 +130,7 @@ __all__ = [
     "testing",
     "explain",
     "Diagnostics",
+    "lr_find",
     "__version__",
 ]
 

@@ -213,6 +213,12 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     add_explain_args(p)
 
 
+def _lr_find_args(p: argparse.ArgumentParser) -> None:
+    from glassnet.seeing import add_lr_find_args
+
+    add_lr_find_args(p)
+
+
 # (name, help, adds the arguments); glassnet.commands.<name> runs it
 SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("demo", "train the tutorial's 3-4-1 sigmoid network and plot its loss", _demo_args),
@@ -227,6 +233,7 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ),
     ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
     ("explain", "one forward and backward pass printed as the chain rule, layer by layer", _explain_args),
+    ("lr-find", "the learning-rate range test: loss against an exponentially growing lr, a suggestion", _lr_find_args),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}

@@ -524,3 +524,9 @@ def explain(args: argparse.Namespace) -> int:
     from glassnet.seeing import explain as run
 
     return run(args)
+
+
+def lr_find(args: argparse.Namespace) -> int:
+    from glassnet.seeing import lr_find as run
+
+    return run(args)
