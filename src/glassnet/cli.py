@@ -94,6 +94,19 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lr", type=_positive_float, default=1.0, help="learning rate (default 1.0, the tutorial's)")
     p.add_argument("--out", default=".", help="folder for the loss-curve PNG, created if missing (default: .)")
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train from seeds 0..N-1 across processes instead",
+    )
+    p.add_argument(
+        "--tutorial-rng",
+        action="store_true",
+        help="draw the weights as the tutorial does: np.random.seed(s); np.random.rand(3, 4); np.random.rand(4, 1)",
+    )
+    p.add_argument("--workers", type=_positive_int, default=None, help="processes for --seeds (default: one per core)")
 
 
 def _data_help() -> str:

@@ -129,7 +129,13 @@ def demo(args: argparse.Namespace) -> int:
     from glassnet.demo import main as demo_main
 
     prepare_folder(args.out, "--out")
-    return demo_main(seed=args.seed, iterations=args.iterations, lr=args.lr, out=args.out)
+    if args.seeds is not None:
+        from glassnet.seeds import main as seeds_main
+
+        return seeds_main(args.seeds, args.iterations, args.lr, args.tutorial_rng, args.out, args.workers)
+    return demo_main(
+        seed=args.seed, iterations=args.iterations, lr=args.lr, out=args.out, tutorial_rng=args.tutorial_rng
+    )
 
 
 def _optimizer(name: str, model: Module, lr: float) -> Optimizer:
@@ -193,6 +199,9 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 
 def train(args: argparse.Namespace) -> int:
     from glassnet import text_commands
+
+    if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std (seeing.py)
+        return seeing.train_seeds(args)
 
     if args.data in text_commands.TEXT_DATASETS:  # language models train for steps, not epochs
         if args.resume is not None:

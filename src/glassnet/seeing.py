@@ -94,11 +94,58 @@ def add_explain_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_inside_train_args(p: argparse.ArgumentParser) -> None:
+    from glassnet.cli import _positive_int
+
     p.add_argument(
         "--diagnose",
         action="store_true",
         help="record per-layer statistics, warn when training goes wrong, write diagnostics.png",
     )
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="train K times, seeds --seed .. --seed+K-1 (each into --out/seed-S), and report test accuracy mean ± std",
+    )
+
+
+def train_seeds(args: argparse.Namespace) -> int:
+    """``glassnet train ... --seeds K``: one run per seed, then the test accuracy as mean ± std."""
+    from glassnet.commands import train
+    from glassnet.io import load
+    from glassnet.text_commands import TEXT_DATASETS
+
+    if args.data in TEXT_DATASETS:
+        raise CommandError(f"--seeds reports test accuracy, which --data {args.data} has not: leave --seeds out")
+    if args.resume is not None:
+        raise CommandError("--seeds starts fresh runs: leave out --resume, or --seeds to resume one run")
+    if args.data is None:
+        raise CommandError("--seeds needs --data")
+    base = 0 if args.seed is None else args.seed
+    out = args.out or os.path.join("runs", f"{args.data}-{args.model or 'mlp'}")
+    seeds = list(range(base, base + args.seeds))
+    accuracies = []
+    for k, seed in enumerate(seeds):
+        print(f"== seed {seed} ({k + 1} of {len(seeds)}) ==", flush=True)
+        run = argparse.Namespace(
+            **{**vars(args), "seeds": None, "seed": seed, "out": os.path.join(out, f"seed-{seed}")}
+        )
+        code = train(run)
+        if code != 0:
+            return int(code)
+        accuracies.append(float(load(os.path.join(run.out, "model.gnet")).metadata["test_accuracy"]))  # type: ignore[attr-defined]
+    acc = np.array(accuracies)
+    spread = float(acc.std(ddof=1)) if len(acc) > 1 else 0.0
+    print()
+    print("  seed  test accuracy")
+    for seed, a in zip(seeds, accuracies):
+        print(f"  {seed:>4}  {a:.4f}")
+    print(
+        f"test accuracy over {len(seeds)} seeds ({seeds[0]} to {seeds[-1]}): {acc.mean():.4f} ± {spread:.4f} "
+        f"(mean ± sample standard deviation; min {acc.min():.4f}, max {acc.max():.4f})"
+    )
+    return 0
 
 
 def diagnostics_for(args: argparse.Namespace) -> list[Any]:
