@@ -149,3 +149,11 @@ def test_glassnet_explain_prints_the_chain_rule(tmp_path, capsys):
 def test_glassnet_explain_rejects_a_model_file_with_model(tmp_path, capsys):
     assert cli.main(["explain", str(tmp_path / "m.gnet"), "--model", "mlp", "--out", str(tmp_path)]) == 1
     assert "not both" in capsys.readouterr().err
+
+
+def test_glassnet_explain_a_model_file(tmp_path, capsys):
+    assert cli.main(["train", "--data", "xor", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["explain", str(tmp_path / "model.gnet"), "--samples", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "on 3 xor test samples" in out and "CrossEntropyLoss" in out and "(3, 2) @ (2, " in out
