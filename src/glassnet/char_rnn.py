@@ -15,6 +15,7 @@ import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
 from glassnet.io import register_layer
+from glassnet.layers._base import loading
 from glassnet.layers.embedding import Embedding, check_ids
 from glassnet.layers.linear import Linear
 from glassnet.layers.recurrent import GRU, LSTM, RNN
@@ -75,9 +76,10 @@ class CharRNN(Sequential):
         gen = as_rng(rng)
         head = Linear(self.hidden_size, self.vocab_size, rng=gen, dtype=self.dtype)
         k = 1.0 / math.sqrt(self.hidden_size)  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-        head.weight.data[...] = gen.uniform(-k, k, head.weight.shape)
-        if head.bias is not None:
-            head.bias.data[...] = gen.uniform(-k, k, head.bias.shape)
+        if not loading():  # a file's values replace these: nothing to draw
+            head.weight.data[...] = gen.uniform(-k, k, head.weight.shape)
+            if head.bias is not None:
+                head.bias.data[...] = gen.uniform(-k, k, head.bias.shape)
         super().__init__(
             Embedding(self.vocab_size, self.embedding_dim, rng=gen, dtype=self.dtype),
             CELLS[cell](self.embedding_dim, self.hidden_size, rng=gen, dtype=self.dtype),

@@ -211,10 +211,10 @@ def train(args: argparse.Namespace) -> int:
         args.model = args.model or "gpt"
         args.seed = 0 if args.seed is None else args.seed
         return text_commands.train(args)
-    if args.model not in recipes.MODELS:
-        raise CommandError(f"--model {args.model} is a language model: train it with --data shakespeare")
     started = time.perf_counter()
     resume_from, resumed_epoch = _run_to_resume(args)
+    if args.model not in recipes.MODELS:
+        raise CommandError(f"--model {args.model} is a language model: train it with --data shakespeare")
     if args.model == "cnn" and args.data not in recipes.IMAGE_DATASETS:
         raise CommandError(
             f"--model cnn needs image data ({', '.join(recipes.IMAGE_DATASETS)}); use --model mlp for {args.data}"

@@ -194,7 +194,7 @@ def _check_header(header: dict[str, Any], where: str) -> None:
         raise ValueError(f"{where}: 'metadata' must be a JSON object")
 
 
-class _TooDeep(ValueError):
+class _NestingError(ValueError):
     """The architecture nests more modules than load accepts."""
 
 
@@ -209,7 +209,7 @@ def _build(spec: Any, where: str, depth: int = 0) -> Module:
 
 def _build_at(spec: Any, where: str, depth: int) -> Module:
     if depth > _MAX_DEPTH:
-        raise _TooDeep(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
+        raise _NestingError(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
     if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
         raise ValueError(
             f"{where}: a layer must be described as {{'class': ..., 'config': {{...}}}}, got {short(spec)}"
@@ -230,7 +230,7 @@ def _build_at(spec: Any, where: str, depth: int) -> Module:
         return Sequential(*(_build(layer, where, depth + 1) for layer in layers))
     try:
         return cls(**config)
-    except _TooDeep:  # from a container's contents: say so plainly, not wrapped once per level
+    except _NestingError:  # from a container's contents: say so plainly, not wrapped once per level
         raise
     except (TypeError, ValueError, OverflowError, MemoryError) as err:
         raise ValueError(f"{where}: cannot build {name} from config {short(config)}: {clip(str(err))}") from None

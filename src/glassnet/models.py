@@ -21,7 +21,7 @@ from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
 from glassnet.char_rnn import CharRNN  # the recurrent language model (char-rnn), in a file of its own
 from glassnet.io import register_layer
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
-from glassnet.layers._base import missing_cache
+from glassnet.layers._base import loading, missing_cache
 from glassnet.layers.embedding import check_ids
 from glassnet.module import Module, Sequential
 
@@ -109,7 +109,8 @@ class GPT(Module):
             layers += _block(d, self.n_head, self.bias, gen, self.dtype)
         self.blocks = Sequential(*layers)
         self.ln_f = LayerNorm(d, bias=self.bias, dtype=self.dtype)
-        self._init_weights(gen)
+        if not loading():  # a file's values replace these: nothing to draw
+            self._init_weights(gen)
         self._x: np.ndarray | None = None
         self._offset = 0  # positions already in the attention caches (generation)
         self._caching = False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -87,6 +87,24 @@ def new_array(shape: int | tuple[int, ...], dtype: Any, fill: float = 0.0) -> np
     if placeholder is not None:
         return placeholder
     return np.zeros(shape, dtype=dt) if fill == 0 else np.full(shape, fill, dtype=dt)
+
+
+def loading() -> bool:
+    """True while ``glassnet.load`` builds layers: their arrays are placeholders, and the file's values come next.
+
+    A constructor that re-draws an array in place after building it (a model
+    with its own initialisation) skips that while loading.
+    """
+    return _PLACEHOLDERS.get() is not None
+
+
+def drawn_array(shape: tuple[int, ...], dtype: Any, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    """``draw()`` in ``dtype``: a layer's random initial array (not drawn at all while loading from a file)."""
+    dt = np.dtype(dtype)
+    placeholder = _placeholder(tuple(shape), dt)
+    if placeholder is not None:
+        return placeholder
+    return np.asarray(draw(), dtype=dt)
 
 
 def initial_weight(

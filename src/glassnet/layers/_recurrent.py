@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_int
-from glassnet.layers._base import expect_ndim, missing_cache
+from glassnet.layers._base import drawn_array, expect_ndim, missing_cache
 from glassnet.module import Module, Parameter
 
 State = Any  # an (N, H) array, or an (h, c) pair of them for the LSTM
@@ -46,7 +46,7 @@ class Recurrent(Module):
         gen, k, width = as_rng(rng), 1.0 / math.sqrt(self.hidden_size), self.gates * self.hidden_size
 
         def draw(*shape: int) -> Parameter:
-            return Parameter(gen.uniform(-k, k, shape).astype(self.dtype))
+            return Parameter(drawn_array(shape, self.dtype, lambda: gen.uniform(-k, k, shape)))
 
         self.weight_ih = draw(self.input_size, width)
         self.weight_hh = draw(self.hidden_size, width)

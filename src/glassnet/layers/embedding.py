@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
-from glassnet.layers._base import missing_cache
+from glassnet.layers._base import drawn_array, missing_cache
 from glassnet.module import Module, Parameter
 
 __all__ = ["Embedding", "check_ids"]
@@ -82,7 +82,8 @@ class Embedding(Module):
         self.std = positive_float(std, "std")
         self.dtype = check_dtype(dtype)
         shape = (self.num_embeddings, self.embedding_dim)
-        self.weight = Parameter(as_rng(rng).normal(0.0, self.std, shape).astype(self.dtype))
+        gen = as_rng(rng)
+        self.weight = Parameter(drawn_array(shape, self.dtype, lambda: gen.normal(0.0, self.std, shape)))
         self._ids: np.ndarray | None = None
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:

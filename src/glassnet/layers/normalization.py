@@ -289,10 +289,8 @@ class LayerNorm(Module):
             if not isinstance(flag, (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False. Received: {name}={flag!r}")
         self.dtype = check_dtype(dtype)
-        self.weight = Parameter(np.ones(self.normalized_shape, dtype=self.dtype)) if elementwise_affine else None
-        self.bias = (
-            Parameter(np.zeros(self.normalized_shape, dtype=self.dtype)) if elementwise_affine and bias else None
-        )
+        self.weight = Parameter(new_array(self.normalized_shape, self.dtype, 1.0)) if elementwise_affine else None
+        self.bias = Parameter(new_array(self.normalized_shape, self.dtype)) if elementwise_affine and bias else None
         self._m = math.prod(self.normalized_shape)
         self._xhat: np.ndarray | None = None
         self._inv_std: np.ndarray | None = None
