@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--synthetic", action="store_true", help="random data of Fashion-MNIST's shapes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=200, help="timed training steps of the sequence workloads")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="glassnet training data-parallel: run under mpirun (benchmarks/distributed.py)",
+    )
     args = p.parse_args(argv)
     args.workload = [w.strip() for w in args.workload.split(",") if w.strip()]
     unknown = [w for w in args.workload if w not in WORKLOADS]
@@ -201,10 +206,24 @@ def train_glassnet(spec: Any, x: Any, y: Any, args: argparse.Namespace, bs: int)
     model = glassnet_model(spec, args.seed)
     loss = gn.CrossEntropyLoss()
     optimizer = gn.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    comm: Any = False
+    if args.distributed:
+        from glassnet.distributed import DataParallel
+
+        comm = args.comm = DataParallel()
 
     def epoch(xs: Any, ys: Any, seed: int) -> float:
         history = model.fit(
-            xs, ys, loss=loss, optimizer=optimizer, epochs=1, batch_size=bs, shuffle=True, seed=seed, verbose=0
+            xs,
+            ys,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=1,
+            batch_size=bs,
+            shuffle=True,
+            seed=seed,
+            verbose=0,
+            distributed=comm,
         )
         return float(history.history["loss"][-1])
 
@@ -371,6 +390,9 @@ def run_workload(
         train = {"glassnet": train_glassnet, "torch": train_torch, "sklearn": train_sklearn}[args.framework]
         seconds, loss = train(spec, x, y, args, bs)
         record.update(samples=len(x), times=[seconds], loss=loss)
+        comm = getattr(args, "comm", None)
+        if comm is not None:  # distributed: the gradients' Allreduce, per step, over warm-up and the timed epoch
+            record.update(ranks=comm.size, comm_ms_per_step=1e3 * comm.comm_seconds / max(1, comm.steps))
     # What training (or predicting) added on top of the loaded data and the imports.
     if tracked and rss_before is not None:
         record["increment_mib"] = max(0.0, (common.peak_since_reset_mib() or 0.0) - rss_before)
@@ -408,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         traceback.print_exc()
         out = {"process": {}, "results": [], "error": f"{type(err).__name__}: {err}", "crashed": True}
-    print(json.dumps(out), flush=True)
+    if not args.distributed or os.environ.get("OMPI_COMM_WORLD_RANK", "0") == "0":  # one rank reports
+        print(json.dumps(out), flush=True)
     return 1 if out.get("crashed") else 0
 
 

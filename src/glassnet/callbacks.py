@@ -21,6 +21,7 @@ class Callback:
 
     model: Any = None
     run: Any = None  # set by fit: the TrainingRun (optimizer, RNG, History) that checkpoints save
+    rank_zero_only: bool = False  # in distributed training, only rank 0 runs it (it writes files)
     runs_last: bool = False  # fit calls on_epoch_end of these after the others (checkpoints see the epoch's end)
 
     def on_train_begin(self) -> None:

@@ -468,6 +468,7 @@ class ModelCheckpoint(Callback):
     """
 
     runs_last = True
+    rank_zero_only = True  # distributed training: one rank writes the file
 
     def __init__(
         self,

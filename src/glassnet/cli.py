@@ -165,6 +165,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="continue the run whose checkpoint.gnet is in DIR (its --out), with its settings, bit for bit",
     )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data-parallel over MPI, the same model as one process: mpirun -n 2 glassnet train ... "
+        "--distributed (needs glassnet[mpi]); --batch-size stays the global batch",
+    )
     _data_source_args(p)
     add_train_args(p)
     from glassnet.seeing import add_inside_train_args

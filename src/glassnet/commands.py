@@ -8,6 +8,7 @@ mistake; cli.py turns every error into that one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -219,6 +220,10 @@ def train(args: argparse.Namespace) -> int:
         raise CommandError(
             f"--model cnn needs image data ({', '.join(recipes.IMAGE_DATASETS)}); use --model mlp for {args.data}"
         )
+    comm = _data_parallel(args)
+    writes = comm is None or comm.rank == 0  # distributed: rank 0 alone prints and writes files
+    if not writes:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
     model_path, plot_path, checkpoint_path = _output_files(out, "--out", "model.gnet", "curves.png", CHECKPOINT)
     data = load_data(args.data, args.seed, args.data_path, args.download)
@@ -256,7 +261,9 @@ def train(args: argparse.Namespace) -> int:
     }
     checkpoint = ModelCheckpoint(checkpoint_path, metadata=metadata)
     diagnostics = seeing.diagnostics_for(args)  # [] unless --diagnose
-    with interruptible(stop):
+    # under mpirun, Ctrl-C ends every rank at once (the ranks could not agree on a batch to stop at):
+    # the checkpoint of the last epoch resumes the run
+    with interruptible(stop) if comm is None else contextlib.nullcontext():
         history = model.fit(
             data.x_train,
             data.y_train,
@@ -270,6 +277,7 @@ def train(args: argparse.Namespace) -> int:
             seed=args.seed,
             verbose=1,
             resume_from=resume_from,
+            distributed=comm if comm is not None else False,
         )
         if stop.stopped is not None:
             code = _save_interrupted(model, optimizer, history, stop.stopped, stop.batches, metadata, model_path)
@@ -278,13 +286,26 @@ def train(args: argparse.Namespace) -> int:
         test = model.evaluate(data.x_test, data.y_test, loss=loss, metrics=["accuracy"])
     metadata["test_accuracy"] = test["accuracy"]
     seconds = time.perf_counter() - started
-    save(model, model_path, metadata=metadata)
-    print(f"model saved to {model_path}")
-    _plot(history, plot_path, f"{args.data}, {args.model}")
-    seeing.report_diagnostics(diagnostics, out, f"{args.data}, {args.model}")
+    if writes:
+        save(model, model_path, metadata=metadata)
+        print(f"model saved to {model_path}")
+        _plot(history, plot_path, f"{args.data}, {args.model}")
+        seeing.report_diagnostics(diagnostics, out, f"{args.data}, {args.model}")
     print(f"total time: {seconds:.1f}s")
     print(f"test accuracy: {test['accuracy']:.4f}")
     return 0
+
+
+def _data_parallel(args: argparse.Namespace) -> Any:
+    """A DataParallel over MPI's world for ``--distributed`` (BatchNorm synchronised), else None."""
+    if not getattr(args, "distributed", False):
+        return None
+    from glassnet.distributed import DataParallel
+
+    try:
+        return DataParallel(sync_batchnorm=True)
+    except ImportError as err:
+        raise CommandError(f"--distributed: {err}") from None
 
 
 def _plot(history: History, path: str, title: str) -> None:

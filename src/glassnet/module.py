@@ -258,6 +258,7 @@ class Module:
         metrics: Sequence[Any] = (),
         verbose: int = 1,
         resume_from: str | os.PathLike[str] | None = None,
+        distributed: Any = False,
     ) -> History:
         """Train the model by mini-batch gradient descent; see ``glassnet.training.fit`` for every argument.
 
@@ -282,6 +283,7 @@ class Module:
             metrics=metrics,
             verbose=verbose,
             resume_from=resume_from,
+            distributed=distributed,
         )
 
     def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:

@@ -323,15 +323,18 @@ def _check_optimizer(optimizer: Any, model: Module) -> Optimizer:
     return optimizer
 
 
-def _batch_bounds(model: Module, n: int, bs: int) -> list[tuple[int, int]]:
+def _batch_bounds(model: Module, n: int, bs: int, ranks: int = 1) -> list[tuple[int, int]]:
     """(start, stop) of each batch; a lone last sample joins the batch before it when the model has BatchNorm.
 
     A batch of one sample has no batch statistics, and BatchNorm refuses it in
     training mode; merging it (rather than dropping it, as PyTorch's
-    ``drop_last=True`` does) trains on every sample, every epoch.
+    ``drop_last=True`` does) trains on every sample, every epoch. In
+    distributed training, a last batch with fewer samples than ranks joins the
+    batch before it too, so that every rank has a part of every batch.
     """
     bounds = [(start, min(start + bs, n)) for start in range(0, n, bs)]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 and any(m.batch_statistics for m in model.modules()):
+    last = bounds[-1][1] - bounds[-1][0] if bounds else 0
+    if len(bounds) > 1 and (last < ranks or (last == 1 and any(m.batch_statistics for m in model.modules()))):
         bounds[-2:] = [(bounds[-2][0], n)]
     return bounds
 
@@ -345,6 +348,35 @@ def _warn_skipped(loss: float, epoch: int, batch: int) -> None:
         RuntimeWarning,
         stacklevel=_caller_level(),
     )
+
+
+def _check_distributed(distributed: Any) -> Any:
+    if distributed is False or distributed is None:
+        return None
+    from glassnet.distributed import DataParallel  # imported here: it needs mpi4py
+
+    if distributed is True:
+        return DataParallel()
+    if not isinstance(distributed, DataParallel):
+        raise TypeError(
+            f"distributed must be True, False or a glassnet.distributed.DataParallel. Received: distributed={shorten(distributed)}"
+        )
+    return distributed
+
+
+def _validate(
+    model: Module, val: tuple[np.ndarray, np.ndarray], loss: Loss, metrics: list[tuple[str, Any]], bs: int, comm: Any
+) -> dict[str, float]:
+    """Validation logs; distributed, each rank scores its shard and the sums are reduced."""
+    xv, yv = val
+    if comm is None:
+        return _evaluate(model, xv, yv, loss, metrics, bs, prefix="val_")
+    lo, hi = comm.shard(0, len(xv))
+    local = _evaluate(model, xv[lo:hi], yv[lo:hi], loss, metrics, bs, prefix="val_") if hi > lo else {}
+    names = ["val_loss"] + ["val_" + name for name, _ in metrics]
+    weight = {name: 1.0 if name == "val_loss" and loss.reduction == "sum" else hi - lo for name in names}
+    sums = comm.sum_floats([local.get(name, 0.0) * weight[name] for name in names])
+    return {name: s if name == "val_loss" and loss.reduction == "sum" else s / len(xv) for name, s in zip(names, sums)}
 
 
 def fit(
@@ -363,6 +395,7 @@ def fit(
     metrics: Sequence[Any] = (),
     verbose: int = 1,
     resume_from: str | os.PathLike[str] | None = None,
+    distributed: Any = False,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
@@ -387,6 +420,10 @@ def fit(
         resume_from: a checkpoint written by ``ModelCheckpoint`` during an earlier call with the
             same arguments: the model, optimizer, schedules, RNGs and History continue from it, so
             the run ends with exactly the weights it would have had without stopping.
+        distributed: True (or a ``glassnet.distributed.DataParallel``) to train data-parallel
+            over MPI under ``mpirun``: each rank takes its shard of every global batch of
+            ``batch_size``, gradients are summed over the ranks, and every rank ends with the
+            weights one process would reach with the same global batch. Only rank 0 prints.
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
@@ -407,6 +444,10 @@ def fit(
     shuffle = as_bool(shuffle, "shuffle")
     verbose = _check_verbose(verbose)
     callbacks = _check_callbacks(callbacks)
+    comm = _check_distributed(distributed)
+    if comm is not None and comm.rank != 0:  # one rank prints and writes files
+        verbose = 0
+        callbacks = [cb for cb in callbacks if not cb.rank_zero_only]
     dtype = _model_dtype(model)
     x = _check_x(model, x, "x")
     y = _check_y(x, y, "y", dtype)
@@ -423,11 +464,12 @@ def fit(
     rng = as_rng(seed)
     for m in model.modules():
         if m.stochastic:
-            m.rng = np.random.default_rng(rng.integers(2**63))  # type: ignore[attr-defined]
+            stream = rng.integers(2**63)  # drawn on every rank, so shuffling stays the same everywhere
+            m.rng = np.random.default_rng(stream if comm is None else [stream, comm.rank])  # type: ignore[attr-defined]
 
     n = len(x)
     bs = n if bs_arg is None else min(bs_arg, n)
-    bounds = _batch_bounds(model, n, bs)
+    bounds = _batch_bounds(model, n, bs, 1 if comm is None else comm.size)
     n_batches = len(bounds)
     reshuffle = shuffle and n_batches > 1  # one full batch: the order changes nothing
     if reshuffle:
@@ -456,6 +498,8 @@ def fit(
         from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
 
         restore(resume_from, run, epochs)
+    if comm is not None:
+        comm.setup(model, n, bs)
     try:
         model.train()
         model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
@@ -469,22 +513,33 @@ def fit(
             seen = 0  # samples trained on this epoch: a callback may stop mid-epoch
             metric_sums = [0.0] * len(metric_list)
             for b, (start, stop) in enumerate(bounds):
+                lo, hi = (start, stop) if comm is None else comm.shard(start, stop)  # this rank's samples
                 if order is not None:
-                    idx = order[start:stop]
-                    xb = np.take(x, idx, axis=0, out=xbuf[: stop - start])
-                    yb = np.take(y, idx, axis=0, out=ybuf[: stop - start])
-                elif n_batches == 1:
+                    idx = order[lo:hi]
+                    xb = np.take(x, idx, axis=0, out=xbuf[: hi - lo])
+                    yb = np.take(y, idx, axis=0, out=ybuf[: hi - lo])
+                elif n_batches == 1 and comm is None:
                     xb, yb = x, y
                 else:
-                    xb, yb = x[start:stop], y[start:stop]
+                    xb, yb = x[lo:hi], y[lo:hi]
                 out = model.forward(xb)
                 batch_loss = loss.forward(out, yb)
+                share = 1.0 if sum_loss else (hi - lo) / (stop - start)  # of the global batch's mean loss
+                if comm is not None:
+                    (batch_loss,) = comm.sum_floats([batch_loss * share])  # the same on every rank
                 # a NaN or inf in the loss or a gradient would spread to every weight: that step is skipped
                 finite = math.isfinite(batch_loss)
                 if finite:
                     for p in params:
                         p.grad.fill(0)
-                    model.backward(loss.backward())
+                    dout = loss.backward()
+                    if comm is not None:
+                        if share != 1.0:
+                            dout *= share
+                        model.backward(dout)
+                        comm.allreduce_gradients(params)  # the sum: the global batch's gradient
+                    else:
+                        model.backward(dout)
                     finite = all(all_finite(p.grad) for p in params)
                     if finite:
                         for cb in step_callbacks:
@@ -494,7 +549,7 @@ def fit(
                 seen += stop - start
                 if metric_list:
                     for i, (_, fn) in enumerate(metric_list):
-                        metric_sums[i] += fn(out, yb) * (stop - start)
+                        metric_sums[i] += fn(out, yb) * (hi - lo)
                 if batch_callbacks:
                     for cb in batch_callbacks:
                         cb.on_batch_end(b, batch_loss)
@@ -508,10 +563,12 @@ def fit(
             if seen == n:
                 run.epoch = epoch + 1
             logs = {"loss": total if sum_loss else total / seen}
+            if comm is not None and metric_list:
+                metric_sums = comm.sum_floats(metric_sums)
             for (name, _), s in zip(metric_list, metric_sums):
                 logs[name] = s / seen
             if val is not None:
-                logs.update(_evaluate(model, val[0], val[1], loss, metric_list, max(bs, PREDICT_BATCH), prefix="val_"))
+                logs.update(_validate(model, val, loss, metric_list, max(bs, PREDICT_BATCH), comm))
             history.append(epoch, logs)
             if show:
                 progress.end_epoch(epoch, logs, time.perf_counter() - start_time)
@@ -520,6 +577,8 @@ def fit(
             if model.stop_training:
                 break
     finally:  # however fit ends: an EarlyStopping restores its best weights even after Ctrl-C
+        if comm is not None:
+            comm.teardown(model)
         model.set_input_grad(True)
         model.train(was_training)
         for cb in callbacks:

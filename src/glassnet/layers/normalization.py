@@ -24,6 +24,7 @@ which the code computes from dbeta and dgamma, which it needs anyway.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,10 @@ class _BatchNorm(Module):
         self.running_var = new_array(c, self.dtype, 1.0)
         self._xhat: np.ndarray | None = None
         self._inv_std: np.ndarray | None = None
+        self._m = 0  # values per channel behind the batch statistics (over every rank, when synchronised)
+        # glassnet.distributed sets ``sync`` (a sum over the ranks) for SyncBatchNorm semantics:
+        # the batch statistics, and their gradients, are those of the global batch
+        self.sync: Callable[[np.ndarray], np.ndarray] | None = None
 
     # -- shapes ------------------------------------------------------------
     def _expected(self) -> str:
@@ -109,9 +114,15 @@ class _BatchNorm(Module):
                 f"{name}.forward in training mode needs more than 1 value per channel, got input of shape "
                 f"{x.shape}; use a batch of at least 2, or eval mode"
             )
-        mean = _channel_sum(x3) / m
+        if self.sync is None:
+            mean = _channel_sum(x3) / m
+        else:  # the global batch's statistics: sums over every rank's part
+            sums = self.sync(np.append(_channel_sum(x3), m).astype(np.float64))
+            m = int(sums[-1])
+            mean = (sums[:-1] / m).astype(self.dtype)
         xhat = x3 - mean[:, None]  # x - mu, normalised in place below
-        var = _channel_dot(xhat, xhat) / m  # biased: what the batch is normalised with
+        sq = _channel_dot(xhat, xhat)
+        var = (sq if self.sync is None else self.sync(sq)) / m  # biased: what the batch is normalised with
         inv_std = 1.0 / np.sqrt(var + self.eps)
         xhat *= inv_std[:, None]
         # running statistics, in place; PyTorch keeps the unbiased variance there
@@ -119,7 +130,7 @@ class _BatchNorm(Module):
         self.running_mean += self.momentum * mean
         self.running_var *= 1.0 - self.momentum
         self.running_var += (self.momentum * m / (m - 1)) * var
-        self._xhat, self._inv_std = xhat, inv_std
+        self._xhat, self._inv_std, self._m = xhat, inv_std, m
         if self.weight is None or self.bias is None:
             return xhat.reshape(x.shape).copy()
         y = xhat * self.weight.data[:, None]
@@ -145,16 +156,19 @@ class _BatchNorm(Module):
         n, c, length = xhat.shape
         if dy.shape[:2] != (n, c) or math.prod(dy.shape[2:]) != length:
             raise ValueError(f"{type(self).__name__}.backward expected dy of the output's shape, got {dy.shape}")
-        m = n * length
+        m = self._m
         dy3 = dy.reshape(xhat.shape)
         dbeta = _channel_sum(dy3)
         dgamma = _channel_dot(dy3, xhat)
         if self.weight is not None and self.bias is not None:
-            self.weight.grad += dgamma
+            self.weight.grad += dgamma  # this rank's part: the ranks' gradients are summed after backward
             self.bias.grad += dbeta
             k = self.weight.data * inv_std
         else:
             k = inv_std
+        if self.sync is not None:  # dx depends on the whole batch through mean and var
+            both = self.sync(np.concatenate([dbeta, dgamma]))
+            dbeta, dgamma = both[: len(dbeta)], both[len(dbeta) :]
         # dx = gamma * inv_std * (dy - dbeta/m - xhat * dgamma/m)
         dx = xhat * (dgamma / -m)[:, None]
         dx += dy3

