@@ -70,7 +70,9 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
     rss_before = common.rss_now_mib()
     common.reset_peak_rss()
     times, last = [], 0.0
-    for _ in range(total):
+    for step in range(total):
+        if step == args.warmup:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         x, y = gn.datasets.random_batch(view, BATCH, rng)
         last = loss(model(x), y)
@@ -81,11 +83,12 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
         opt.step()
         sched.step()
         times.append(time.perf_counter() - t0)
+    cpu = (time.process_time() - cpu0) / args.steps
     increment = (common.peak_since_reset_mib() or 0.0) - (rss_before or 0.0)
     t0 = time.perf_counter()
     model.generate(np.zeros((1, 1), dtype=np.int64), args.gen_length, temperature=0.8, top_k=40, rng=0)
     gen_s = time.perf_counter() - t0
-    return {"times": times[args.warmup :], "loss": last, "gen_s": gen_s, "increment_mib": increment}
+    return {"times": times[args.warmup :], "cpu_s": cpu, "loss": last, "gen_s": gen_s, "increment_mib": increment}
 
 
 def torch_worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,6 +110,8 @@ def torch_worker(args: argparse.Namespace) -> dict[str, Any]:
     common.reset_peak_rss()
     times, last = [], 0.0
     for it in range(total):
+        if it == args.warmup:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = _lr(it, max(total, 101))
@@ -120,12 +125,13 @@ def torch_worker(args: argparse.Namespace) -> dict[str, Any]:
         opt.step()
         last = loss.item()
         times.append(time.perf_counter() - t0)
+    cpu = (time.process_time() - cpu0) / args.steps
     increment = (common.peak_since_reset_mib() or 0.0) - (rss_before or 0.0)
     model.eval()
     t0 = time.perf_counter()
     model.generate(torch.zeros((1, 1), dtype=torch.long), args.gen_length, temperature=0.8, top_k=40)
     gen_s = time.perf_counter() - t0
-    return {"times": times[args.warmup :], "loss": last, "gen_s": gen_s, "increment_mib": increment}
+    return {"times": times[args.warmup :], "cpu_s": cpu, "loss": last, "gen_s": gen_s, "increment_mib": increment}
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -168,27 +174,32 @@ def format_table(results: dict[str, list[dict[str, Any]]], args: argparse.Namesp
     med: dict[str, dict[str, float]] = {}
     for fw, runs in results.items():
         step = statistics.median(statistics.median(r["times"]) for r in runs)
+        cpu = statistics.median(r["cpu_s"] for r in runs)
         gen = statistics.median(args.gen_length / r["gen_s"] for r in runs)
         peak = statistics.median(r["peak_rss_mib"] for r in runs)
         inc = statistics.median(r["increment_mib"] for r in runs)
-        med[fw] = {"step": step, "gen": gen}
-        rows.append((fw, step, gen, peak, inc))
+        med[fw] = {"step": step, "gen": gen, "cpu": cpu}
+        rows.append((fw, step, cpu, gen, peak, inc))
     name = {"glassnet": "glassnet", "torch": "PyTorch"}
     lines = [
         f"gpt: nanoGPT's CPU recipe (4x4x128, context 64, batch 12), {args.threads} threads, "
         f"median of {args.repeats} process(es) x {args.steps} timed steps (after {args.warmup}); "
         f"generation of {args.gen_length} characters",
         "",
-        f"{'framework':<10} {'ms/step':>8} {'ratio':>6} {'gen chars/s':>12} {'ratio':>6} {'peak RSS MiB':>13} {'+train MiB':>11}",
+        f"{'framework':<10} {'ms/step':>8} {'ratio':>6} {'CPU ms/step':>12} {'ratio':>6} "
+        f"{'gen chars/s':>12} {'ratio':>6} {'peak RSS MiB':>13} {'+train MiB':>11}",
     ]
     ref = med.get("torch")
-    for fw, step, gen, peak, inc in rows:
+    for fw, step, cpu, gen, peak, inc in rows:
         ratio = f"{step / ref['step']:.2f}" if ref else "-"
+        cratio = f"{cpu / ref['cpu']:.2f}" if ref else "-"
         gratio = f"{ref['gen'] / gen:.2f}" if ref else "-"  # time ratio: lower is better for glassnet
         lines.append(
-            f"{name[fw]:<10} {1000 * step:>8.1f} {ratio:>6} {gen:>12.0f} {gratio:>6} {peak:>13.0f} {inc:>11.0f}"
+            f"{name[fw]:<10} {1000 * step:>8.1f} {ratio:>6} {1000 * cpu:>12.1f} {cratio:>6} "
+            f"{gen:>12.0f} {gratio:>6} {peak:>13.0f} {inc:>11.0f}"
         )
-    lines.append("ratios are glassnet time / PyTorch time (for generation: PyTorch chars/s / glassnet chars/s)")
+    lines.append("ratios are glassnet time / PyTorch time (for generation: PyTorch chars/s / glassnet chars/s);")
+    lines.append("CPU ms/step: the process's CPU time per step, all threads; on a busy machine steadier than wall time")
     return "\n".join(lines)
 
 
@@ -200,6 +211,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="processes per framework, interleaved (default 3)")
     p.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
     p.add_argument("--frameworks", default="glassnet,torch", help="comma-separated (default glassnet,torch)")
+    p.add_argument("--json", metavar="PATH", help="also write every process's measurements as JSON")
     p.add_argument("--worker", choices=("glassnet", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for name in ("steps", "gen_length", "repeats", "threads"):
@@ -215,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     import importlib.util
 
     frameworks = [fw for fw in args.frameworks.split(",") if importlib.util.find_spec(fw) is not None]
-    print(format_table(measure(args, frameworks), args))
+    results = measure(args, frameworks)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"config": vars(args), "results": results}, indent=1))
+    print(format_table(results, args))
     return 0
 
 

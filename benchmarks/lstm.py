@@ -3,8 +3,8 @@
     lstm           one training step: Embedding(65, 64) -> LSTM(64, 256) -> Linear(256, 65) on 32 windows
                    of 64 characters, cross-entropy over every position, gradients clipped to a global norm
                    of 1.0, then Adam (lr 2e-3); timed step by step after warm-up steps
-    lstm-generate  500 characters, one at a time, each fed back with the carried LSTM state, sampled from
-                   the softmax at temperature 0.8; timed per 500 characters
+    lstm-generate  500 characters (--gen-length), one at a time, each fed back with the carried LSTM state,
+                   sampled from the softmax at temperature 0.8; timed per generated text
 
 The PyTorch side is the same model written plainly: nn.Embedding, nn.LSTM(batch_first=True), nn.Linear,
 F.cross_entropy, clip_grad_norm_, torch.optim.Adam. The token ids are random (seeded): a step's time does
@@ -24,7 +24,7 @@ from benchmarks import common
 
 WORKLOADS = ("lstm", "lstm-generate")
 VOCAB, EMBED, HIDDEN, CONTEXT, BATCH, LR, CLIP = 65, 64, 256, 64, 32, 2e-3, 1.0
-GENERATE, PROMPT, TEMPERATURE = 500, 6, 0.8
+PROMPT, TEMPERATURE = 6, 0.8
 
 
 def forward_flops(workload: str) -> int:
@@ -57,18 +57,9 @@ def glassnet_model(seed: int) -> Any:
     )
 
 
-def clip_grad_norm(params: list[Any], max_norm: float) -> float:
-    """PyTorch's clip_grad_norm_: scale every gradient by max_norm / (norm + 1e-6) when the global norm is larger."""
-    norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
-    if norm > max_norm:
-        scale = max_norm / (norm + 1e-6)
-        for p in params:
-            p.grad *= scale
-    return norm
-
-
 def glassnet_train(args: argparse.Namespace) -> tuple[list[float], float]:
     import glassnet as gn
+    from glassnet.optim import clip_grad_norm
 
     model = glassnet_model(args.seed)
     params = model.parameters()
@@ -96,7 +87,7 @@ def glassnet_generate(args: argparse.Namespace) -> list[float]:
     def generate() -> None:
         lstm.use_cache(True)  # carry the state: each call feeds only the new character
         logits = model.forward(prompt)[0, -1]
-        for _ in range(GENERATE):
+        for _ in range(args.gen_length):
             z = logits / TEMPERATURE
             p = np.exp(z - z.max())
             next_id = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum()))
@@ -159,7 +150,7 @@ def torch_generate(args: argparse.Namespace) -> list[float]:
     def generate() -> None:
         with torch.inference_mode():
             logits, state = model(prompt)
-            for _ in range(GENERATE):
+            for _ in range(args.gen_length):
                 probs = torch.softmax(logits[0, -1] / TEMPERATURE, dim=-1)
                 next_id = torch.multinomial(probs, 1, generator=gen)
                 logits, state = model(next_id.view(1, 1), state)
@@ -203,7 +194,7 @@ def run(workload: str, args: argparse.Namespace) -> dict[str, Any]:
         record.update(samples=BATCH, times=times, loss=loss)  # one step: 32 windows
     else:
         generate = {"glassnet": glassnet_generate, "torch": torch_generate}[args.framework]
-        record.update(samples=GENERATE, times=generate(args))
+        record.update(samples=args.gen_length, times=generate(args))
     if tracked and rss_before is not None:
         record["increment_mib"] = max(0.0, (common.peak_since_reset_mib() or 0.0) - rss_before)
     else:

@@ -29,7 +29,7 @@ from benchmarks.worker import SUPPORTED, thread_env
 ROOT = Path(__file__).resolve().parent.parent
 ALL_FRAMEWORKS = ("glassnet", "torch", "sklearn")
 ALL_WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "lstm", "lstm-generate")
-SEQUENCE_WORKLOADS = ("lstm", "lstm-generate")  # timed per step / per generated text: never scaled
+SEQUENCE_WORKLOADS = ("lstm", "lstm-generate")  # benchmarks/lstm.py; timed per step / per generated text: never scaled
 # Language-model workloads: opt-in (--workloads gpt), each run by its own module with its own table.
 TEXT_WORKLOADS = {"gpt": "benchmarks.gpt"}
 NAMES = {"glassnet": "glassnet", "torch": "PyTorch", "sklearn": "scikit-learn", "numpy": "NumPy loop"}
@@ -39,6 +39,7 @@ TEST_SET = 10_000
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": dict(
+        gen_length=500,
         steps=200,
         repeats=3,
         limit=None,
@@ -52,6 +53,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         group=False,
     ),
     "quick": dict(
+        gen_length=500,
         steps=50,
         repeats=1,
         limit=20_000,
@@ -65,6 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         group=False,
     ),
     "tiny": dict(
+        gen_length=20,
         steps=2,
         repeats=1,
         limit=512,
@@ -107,7 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--synthetic", action="store_true", help="random data of Fashion-MNIST's shapes instead of the files"
     )
-    p.add_argument("--steps", type=int, help="timed training steps of the sequence workloads (default 200)")
+    p.add_argument("--steps", type=int, help="timed training steps of the lstm workload (default 200)")
+    p.add_argument("--gen-length", type=int, help="characters per timed generation, lstm-generate (default 500)")
     p.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed to one worker process")
     p.add_argument(
@@ -155,7 +159,7 @@ def worker_command(args: argparse.Namespace, framework: str, workloads: list[str
     if args.test_limit is not None:
         cmd += ["--test-limit", str(args.test_limit)]
     cmd += ["--tutorial-repeats", str(args.tutorial_repeats), "--gemm-size", str(args.gemm_size)]
-    cmd += ["--steps", str(args.steps)]
+    cmd += ["--steps", str(args.steps), "--gen-length", str(args.gen_length)]
     if args.synthetic:
         cmd.append("--synthetic")
     return cmd
@@ -302,7 +306,7 @@ LABELS = {
     "mlp-predict": "MLP predict, batch 1000",
     "cnn-predict": "CNN predict, batch 1000",
     "lstm": "LSTM train step, batch 32x64",
-    "lstm-generate": "LSTM generate 500 chars",
+    "lstm-generate": "LSTM generate text",
 }
 
 

@@ -60,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="glassnet training data-parallel: run under mpirun (benchmarks/distributed.py)",
     )
+    p.add_argument("--gen-length", type=int, default=500, help="characters generated per timed pass (lstm-generate)")
     args = p.parse_args(argv)
     args.workload = [w.strip() for w in args.workload.split(",") if w.strip()]
     unknown = [w for w in args.workload if w not in WORKLOADS]

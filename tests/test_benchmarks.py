@@ -23,7 +23,7 @@ LABELS = {
     "mlp-predict": "MLP predict, batch 1000",
     "cnn-predict": "CNN predict, batch 1000",
     "lstm": "LSTM train step, batch 32x64",
-    "lstm-generate": "LSTM generate 500 chars",
+    "lstm-generate": "LSTM generate text",
 }
 
 

@@ -14,5 +14,5 @@ def test_gpt_workload_runs_and_prints_its_table():
     lines = done.stdout.splitlines()
     assert lines[0].startswith("gpt: nanoGPT's CPU recipe")
     row = next(line for line in lines if line.startswith("glassnet"))
-    step_ms, _, chars_per_s = row.split()[1:4]
-    assert float(step_ms) > 0 and float(chars_per_s) > 0
+    step_ms, _, cpu_ms, _, chars_per_s = row.split()[1:6]
+    assert float(step_ms) > 0 and float(cpu_ms) > 0 and float(chars_per_s) > 0

@@ -268,7 +268,9 @@ def test_a_model_file_is_not_a_checkpoint(tmp_path):
         (lambda h: h["rng"]["fit"]["state"].update(state="rm -rf /"), "invalid RNG state"),
         (lambda h: h["rng"]["layers"].clear(), "stochastic layers"),
         (lambda h: h["optimizer"]["slots"].update(velocity=9), "slots"),
-        (lambda h: h["optimizer"].update(lr=-1.0), "lr must be positive"),
+        (lambda h: h["optimizer"]["param_groups"][0].update(lr=-1.0), "lr must be positive"),
+        (lambda h: h["optimizer"]["param_groups"][0].update(exec="import os"), "unknown setting 'exec'"),
+        (lambda h: h["optimizer"].update(param_groups=[5]), "cannot restore the optimizer"),
         (lambda h: h["arrays"]["model/layers.0.weight"].update(dtype="object"), "only"),
         (
             lambda h: h["arrays"]["model/layers.0.weight"].update(shape=[8, 4]),
@@ -401,3 +403,33 @@ def test_non_finite_values_round_trip(tmp_path):
     checkpoint.save_checkpoint(path, run)
     loss = read_checkpoint(path).history["loss"]
     assert np.isnan(loss[0]) and loss[1:] == [float("inf"), -float("inf"), 0.5]
+
+
+def test_parameter_groups_per_batch_schedules_clipping_and_augmentation_resume_exactly(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(20, 1, 5, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 20)
+
+    def run(epochs, callbacks=(), resume_from=None):
+        r = np.random.default_rng(4)
+        model = gn.Sequential(
+            gn.RandomShift(1), gn.RandomHorizontalFlip(), gn.Conv2d(1, 3, 3, rng=r), gn.ReLU(), gn.Flatten(),
+            gn.Dropout(0.2), gn.Linear(27, 3, rng=r),
+        )  # fmt: skip
+        conv, head = model[2].parameters(), model[6].parameters()
+        optimizer = gn.AdamW(
+            [{"params": conv, "weight_decay": 0.0}, {"params": head, "weight_decay": 0.1, "lr": 0.02}], lr=0.01
+        )
+        schedule = gn.WarmupCosineLR(optimizer, warmup_steps=3, total_steps=20)
+        model.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs, batch_size=8, seed=9,
+                  callbacks=[schedule, gn.GradientClipping(1.0), *callbacks], verbose=0, resume_from=resume_from)  # fmt: skip
+        return model, optimizer
+
+    path = tmp_path / "ck.gnet"
+    run(2, callbacks=[gn.ModelCheckpoint(path)])
+    resumed, resumed_opt = run(5, resume_from=path)
+    straight, straight_opt = run(5)
+    for (name, a), b in zip(resumed.state_dict().items(), straight.state_dict().values()):
+        assert np.array_equal(a, b), name
+    assert [g["lr"] for g in resumed_opt.param_groups] == [g["lr"] for g in straight_opt.param_groups]
+    assert [g["weight_decay"] for g in resumed_opt.param_groups] == [0.0, 0.1]

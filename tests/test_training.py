@@ -132,6 +132,7 @@ def test_terminate_on_nan():
         )
     assert term.terminated_at is not None
     assert len(history["loss"]) == 1
+    assert all(np.isfinite(p.data).all() for p in model.parameters())  # the bad batch took no step
 
 
 def test_scheduler_as_callback():

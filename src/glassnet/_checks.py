@@ -138,16 +138,10 @@ def as_rng(rng: Any) -> np.random.Generator:
     raise TypeError(f"rng must be a numpy Generator, an int seed or None. Received: rng={short(rng)}")
 
 
-def shorten(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters, for echoing in error messages."""
-    text = " ".join(repr(value).split())  # one line, even for an array's repr
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def as_bool(value: Any, name: str) -> bool:
     """``value`` as a bool; anything but True, False (or a NumPy bool) is a TypeError."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False. Received: {name}={shorten(value)}")
+        raise TypeError(f"{name} must be True or False. Received: {name}={short(value)}")
     return bool(value)
 
 
@@ -160,7 +154,7 @@ def as_data(x: Any, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
             f"{name} must be a plain numpy array, not a masked array: its mask would be ignored. "
-            f"Fill or drop the masked values first (e.g. {name}.filled(0)). Received: {name}={shorten(x)}"
+            f"Fill or drop the masked values first (e.g. {name}.filled(0)). Received: {name}={short(x)}"
         )
     if isinstance(x, np.ndarray):
         arr = x
@@ -174,7 +168,7 @@ def as_data(x: Any, name: str, *, dtype: np.dtype | None = None) -> np.ndarray:
     if arr.dtype.kind not in "iuf":  # timedelta64 counts as a NumPy number, but isn't data to learn from
         raise TypeError(
             f"{name} must be a real numeric array (integers or floats). "
-            f"Received: {name} with dtype {arr.dtype}: {shorten(arr)}"
+            f"Received: {name} with dtype {arr.dtype}: {short(arr)}"
         )
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample. Received: {name} with shape {arr.shape}")

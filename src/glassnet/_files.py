@@ -13,6 +13,7 @@ never touched; files of other programs never match the pattern.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -23,7 +24,7 @@ from typing import BinaryIO
 
 from glassnet._checks import short
 
-__all__ = ["display_name", "open_regular", "temp_file", "remove_stale_temps", "STALE_AFTER"]
+__all__ = ["display_name", "open_regular", "temp_file", "remove_stale_temps", "atomic_write", "STALE_AFTER"]
 
 STALE_AFTER = 3600.0  # seconds without a change after which a temporary file is a killed writer's
 _MARK = ".glassnet-"
@@ -113,3 +114,31 @@ def remove_stale_temps(folder: str | os.PathLike[str], max_age: float = STALE_AF
         except OSError:
             continue
     return removed
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then ``os.replace``.
+
+    Errors name the file and say what is wrong (a missing folder, no permission, a full disk); the
+    previous file is never touched before the rename.
+    """
+    target = Path(os.fspath(path))
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: the folder {target.parent} does not exist")
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write {target}: it is a folder")
+    fd, tmp_name = temp_file(target)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, IsADirectoryError)):
+            reason = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+            raise OSError(err.errno, f"cannot write {target}: {reason}; any previous file is unchanged") from err
+        raise

@@ -24,6 +24,7 @@ from glassnet.layers import (
     Softmax,
     Tanh,
 )
+from glassnet.layers.augment import RandomHorizontalFlip, RandomShift
 from glassnet.module import Module, Sequential
 from glassnet.onnx import Converter, Graph, register_converter
 
@@ -96,6 +97,9 @@ def _simple(op: str) -> Converter:
 
 for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu"), (Identity, "Identity"), (Dropout, "Identity")):
     register_converter(_cls)(_simple(_op))
+# data augmentation is the identity in eval mode, which is what an exported model runs
+for _augment in (RandomHorizontalFlip, RandomShift):
+    register_converter(_augment)(_simple("Identity"))
 
 
 @register_converter(LeakyReLU)

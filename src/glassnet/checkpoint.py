@@ -6,7 +6,7 @@ arrays, nothing that can run code.
 
 * ``checkpoint.json``: ``{"format": "glassnet-checkpoint", "version": 1,
   "architecture": <as in a model file>, "arrays": {name: {"dtype", "shape"}},
-  "optimizer": {"class", "lr", "steps", "slots": {slot: count}},
+  "optimizer": {"class", "lr", "steps", "slots": {slot: count}, "param_groups"},
   "schedules": [{"class", "state"}], "checkpoints": [ModelCheckpoint states],
   "rng": {"fit": <bit_generator.state>, "layers": {layer name: <bit_generator.state>}},
   "epoch": epochs completed, "step": optimizer steps, "run": {"samples", "batch_size"},
@@ -128,6 +128,7 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
             "lr": float(opt_state["lr"]),
             "steps": int(opt_state["steps"]),
             "slots": {slot: len(values) for slot, values in slots.items()},
+            "param_groups": _to_json(opt_state.get("param_groups")),  # each group's lr, weight decay, ...
         },
         "schedules": [
             {"class": type(cb).__name__, "state": _to_json(cb.state_dict())}
@@ -241,7 +242,8 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
             raise _bad(where, f"{key!r} must be an integer >= 0, got {short(header[key])}")
     opt = header["optimizer"]
     if (
-        set(opt) != {"class", "lr", "steps", "slots"}
+        set(opt) != {"class", "lr", "steps", "slots", "param_groups"}
+        or not isinstance(opt["param_groups"], (list, type(None)))
         or not isinstance(opt["class"], str)
         or not isinstance(opt["slots"], dict)
         or not all(_is_int(v) for v in opt["slots"].values())
@@ -340,13 +342,13 @@ def _restore_optimizer(ck: Checkpoint, optimizer: Any) -> None:
     slots = optimizer._state_lists()
     if saved["slots"] != {slot: len(values) for slot, values in slots.items()}:
         raise _bad(where, f"the optimizer's slots {short(saved['slots'])} do not match this optimizer's")
-    state: dict[str, Any] = {"lr": saved["lr"], "steps": saved["steps"]}
+    state: dict[str, Any] = {"lr": saved["lr"], "steps": saved["steps"], "param_groups": saved["param_groups"]}
     for slot, values in slots.items():
         state[slot] = [ck.arrays.get(f"optimizer/{slot}/{i}") for i in range(len(values))]
     try:
         optimizer.load_state_dict(state)
-    except (TypeError, ValueError) as err:
-        raise _bad(where, f"cannot restore the optimizer: {err}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as err:  # a group that is not a dict, ...
+        raise _bad(where, f"cannot restore the optimizer: {short(str(err))}") from None
 
 
 def _restore_callbacks(ck: Checkpoint, callbacks: list[Callback]) -> None:
@@ -371,9 +373,11 @@ def _restore_callbacks(ck: Checkpoint, callbacks: list[Callback]) -> None:
         checkpoint.load_state_dict(_from_json(state), where)
 
 
-def _put_back(optimizer: Any, state: dict[str, Any]) -> None:
+def _put_back(optimizer: Any, state: dict[str, Any], groups: list[dict[str, Any]]) -> None:
     """Undo a partial ``load_state_dict`` (which refuses the empty slots of a fresh SGD)."""
-    optimizer.lr, optimizer.steps = state["lr"], state["steps"]
+    for group, saved in zip(optimizer.param_groups, groups):
+        group.update(saved)  # the settings, lr included
+    optimizer.steps = state["steps"]
     for slot, values in optimizer._state_lists().items():
         values[:] = state[slot]
 
@@ -408,13 +412,14 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None
         _set_rng(np.random.Generator(type(layer.rng.bit_generator)()), ck.header["rng"]["layers"][name], name, where)
     stateful = [cb for cb in run.callbacks if isinstance(cb, (LRScheduler, ModelCheckpoint))]
     backup = (run.model.state_dict(), run.optimizer.state_dict(), [cb.state_dict() for cb in stateful])
+    groups = [dict(g) for g in run.optimizer.param_groups]
     try:
         _restore_model(ck, run.model)
         _restore_optimizer(ck, run.optimizer)
         _restore_callbacks(ck, run.callbacks)
     except BaseException:  # put the run back as it was: no half-restored state
         run.model.load_state_dict(backup[0])
-        _put_back(run.optimizer, backup[1])
+        _put_back(run.optimizer, backup[1], groups)
         for cb, state in zip(stateful, backup[2]):
             cb.load_state_dict(state)
         raise
@@ -468,7 +473,6 @@ class ModelCheckpoint(Callback):
     """
 
     runs_last = True
-    rank_zero_only = True  # distributed training: one rank writes the file
 
     def __init__(
         self,

@@ -208,6 +208,16 @@ def _summary_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", type=_shape, default=None, help="input shape without the batch axis, e.g. 1,28,28")
 
 
+def _show_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_file", metavar="MODEL", help="a model file (model.gnet)")
+    p.add_argument(
+        "--image", type=_non_negative_int, default=0, help="the test image whose feature maps to draw (default 0)"
+    )
+    p.add_argument("--prompt", default=None, help='the text whose attention to draw, for a GPT (default "ROMEO:")')
+    p.add_argument("--out", default=None, help="folder for the PNGs (default: the model file's folder)")
+    p.add_argument("--data-path", default=None, help="folder with the IDX files (Fashion-MNIST, MNIST)")
+
+
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", metavar="MODEL", help="a model file (model.gnet)")
     p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write (replaced atomically)")
@@ -253,6 +263,7 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
     ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
     ("explain", "one forward and backward pass printed as the chain rule, layer by layer", _explain_args),
     ("lr-find", "the learning-rate range test: loss against an exponentially growing lr, a suggestion", _lr_find_args),
+    ("show", "draw a CNN's first-layer filters and feature maps, or a GPT's attention (PNGs)", _show_args),
 ]
 
 _EPILOGS: dict[str, Callable[[], str]] = {"train": _defaults_table}

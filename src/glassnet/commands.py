@@ -286,11 +286,15 @@ def train(args: argparse.Namespace) -> int:
         test = model.evaluate(data.x_test, data.y_test, loss=loss, metrics=["accuracy"])
     metadata["test_accuracy"] = test["accuracy"]
     seconds = time.perf_counter() - started
+    drawn: list[tuple[str, str]] = []
     if writes:
         save(model, model_path, metadata=metadata)
         print(f"model saved to {model_path}")
         _plot(history, plot_path, f"{args.data}, {args.model}")
         seeing.report_diagnostics(diagnostics, out, f"{args.data}, {args.model}")
+        drawn = [(plot_path, f"{args.data}, {args.model}: loss and accuracy per epoch")]
+        drawn += _test_pictures(model, data, out, f"{args.data}, {args.model}")
+        _report(out, args, model, data, s, history, metadata, seconds, drawn)
     print(f"total time: {seconds:.1f}s")
     print(f"test accuracy: {test['accuracy']:.4f}")
     return 0
@@ -306,6 +310,59 @@ def _data_parallel(args: argparse.Namespace) -> Any:
         return DataParallel(sync_batchnorm=True)
     except ImportError as err:
         raise CommandError(f"--distributed: {err}") from None
+
+
+def _test_pictures(model: Module, data: recipes.Data, folder: str, title: str) -> list[tuple[str, str]]:
+    from glassnet.show import evaluation_pictures
+
+    logits = model.predict(data.x_test)
+    return evaluation_pictures(folder, data.x_test, data.y_test, logits, data.class_names, title, model)
+
+
+def _report(
+    out: str,
+    args: argparse.Namespace,
+    model: Module,
+    data: recipes.Data,
+    s: recipes.Settings,
+    history: History,
+    metadata: dict[str, Any],
+    seconds: float,
+    drawn: list[tuple[str, str]],
+) -> None:
+    """report.html: the run on one self-contained page."""
+    from glassnet.report import write_report
+    from glassnet.summary import summary as summary_text
+
+    path = os.path.join(out, "report.html")
+    predicted = model.predict(data.x_test).argmax(axis=1)
+    table = format_confusion(confusion_matrix(data.y_test, predicted, data.classes), data.class_names)
+    write_report(
+        path,
+        title=f"glassnet train --data {args.data} --model {args.model}",
+        summary={
+            "test accuracy": f"{metadata['test_accuracy']:.4f} ({len(data.y_test):,} test samples)",
+            "total time": f"{seconds:.1f} s",
+            "epochs trained": len(history.epoch),
+            "parameters": f"{sum(p.data.size for p in model.parameters()):,}",
+        },
+        settings={
+            "data": f"{args.data}: {len(data.x_train):,} training, {len(data.x_val):,} validation samples",
+            "model": args.model,
+            "epochs": s.epochs,
+            "batch size": s.batch_size,
+            "optimizer": f"{s.optimizer}, lr {s.lr:g} with cosine decay",
+            "seed": args.seed,
+            "model file": os.path.join(out, "model.gnet"),
+        },
+        history=history.history,
+        pictures=drawn,
+        texts=[
+            ("Confusion matrix (rows: true class; columns: predicted class, numbered as the rows)", table),
+            ("Layers", summary_text(model, tuple(data.x_train.shape[1:]))),
+        ],
+    )
+    print(f"report saved to {path}")
 
 
 def _plot(history: History, path: str, title: str) -> None:
@@ -423,6 +480,12 @@ def evaluate(args: argparse.Namespace) -> int:
     print(f"accuracy: {accuracy:.4f}")
     print("confusion matrix (rows: true class; columns: predicted class, numbered as the rows):")
     print(format_confusion(confusion_matrix(data.y_test, predicted, data.classes), data.class_names))
+    from glassnet.show import evaluation_pictures
+
+    folder = os.path.dirname(os.path.abspath(args.model_file))
+    evaluation_pictures(
+        folder, data.x_test, data.y_test, logits, data.class_names, f"{name}, {info.model or 'model'}", model
+    )
     return 0
 
 
@@ -521,6 +584,12 @@ def summary(args: argparse.Namespace) -> int:
         print(described)
     model.summary(shape)
     return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    from glassnet.show import show as show_pictures
+
+    return show_pictures(args)
 
 
 def generate(args: argparse.Namespace) -> int:

@@ -254,7 +254,7 @@ class Module:
         shuffle: bool = True,
         validation_data: tuple[Any, Any] | None = None,
         seed: int | np.random.Generator | None = None,
-        callbacks: Iterable[Callback] = (),
+        callbacks: Callback | Iterable[Callback] = (),
         metrics: Sequence[Any] = (),
         verbose: int = 1,
         resume_from: str | os.PathLike[str] | None = None,

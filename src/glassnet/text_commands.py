@@ -68,7 +68,9 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
         )
     for flag in ("epochs", "optimizer"):
         if getattr(args, flag, None) is not None:
-            raise CommandError(f"--{flag} does not apply to --data {args.data}, which trains for --steps with AdamW")
+            raise CommandError(
+                f"--{flag} does not apply to --data {args.data}, which trains for --steps with its recipe's optimizer (AdamW for gpt, Adam for lstm and rnn)"
+            )
     s = RECIPES[args.model].with_overrides(
         steps=getattr(args, "steps", None),
         batch_size=args.batch_size,
@@ -140,7 +142,7 @@ def train(args: argparse.Namespace) -> int:
         metadata["interrupted"] = {"epoch": 1, "batch": log.stopped_at, "batches": s.steps}
     save(model, model_path, metadata=json.loads(json.dumps(metadata)))
     print(f"model saved to {model_path} (with its vocabulary)")
-    _plot(log, plot_path, f"{args.data}, {args.model}")
+    _plot(log, plot_path, f"{args.data}, {args.model}", val_loss)
     print(f"total time: {time.perf_counter() - started:.1f}s")
     if log.stopped_at is not None:
         print(f"interrupted after {plural(log.stopped_at, 'step')} of {s.steps}")
@@ -148,7 +150,7 @@ def train(args: argparse.Namespace) -> int:
     return 130 if log.stopped_at is not None else 0
 
 
-def _plot(log: StepLog, path: str, title: str) -> None:
+def _plot(log: StepLog, path: str, title: str, val_loss: float) -> None:
     try:
         from glassnet.plot import _pyplot
 
@@ -160,6 +162,9 @@ def _plot(log: StepLog, path: str, title: str) -> None:
     ax.plot(range(len(log.losses)), log.losses, lw=0.6, alpha=0.5, label="training batch")
     ax.plot(log.eval_steps, log.eval_train, marker="o", label="train (estimate)")
     ax.plot(log.eval_steps, log.eval_val, marker="o", label="val (estimate)")
+    ax.plot(
+        [len(log.losses)], [val_loss], marker="*", ms=12, ls="", label=f"validation loss {val_loss:.4f} (whole split)"
+    )
     ax.set(title=title, xlabel="step", ylabel="cross-entropy (nats per character)")
     ax.grid(True, alpha=0.3)
     ax.legend()

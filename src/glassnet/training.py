@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, shorten
+from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, short
 from glassnet.callbacks import Callback
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
@@ -283,7 +283,7 @@ def _check_verbose(verbose: Any) -> int:
     if isinstance(verbose, (bool, np.bool_)):
         return int(verbose)
     if not isinstance(verbose, (int, np.integer)):
-        raise TypeError(f"verbose must be 0, 1 or 2. Received: verbose={shorten(verbose)}")
+        raise TypeError(f"verbose must be 0, 1 or 2. Received: verbose={short(verbose)}")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2. Received: verbose={verbose!r}")
     return int(verbose)
@@ -299,11 +299,11 @@ def _check_callbacks(callbacks: Any) -> list[Callback]:
         found = list(callbacks)
     except TypeError:
         raise TypeError(
-            f"callbacks must be a Callback or a list of Callbacks. Received: callbacks={shorten(callbacks)}"
+            f"callbacks must be a Callback or a list of Callbacks. Received: callbacks={short(callbacks)}"
         ) from None
     for i, cb in enumerate(found):
         if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be glassnet Callbacks. Received: callbacks[{i}]={shorten(cb)}")
+            raise TypeError(f"callbacks must be glassnet Callbacks. Received: callbacks[{i}]={short(cb)}")
     return found
 
 
@@ -311,14 +311,14 @@ def _check_optimizer(optimizer: Any, model: Module) -> Optimizer:
     if not isinstance(optimizer, Optimizer):
         raise TypeError(
             "optimizer must be a glassnet Optimizer, such as gn.SGD(model.parameters(), lr=0.1). "
-            f"Received: optimizer={shorten(optimizer)}"
+            f"Received: optimizer={short(optimizer)}"
         )
     mine = {id(p) for p in model.parameters()}
     if mine and not any(id(p) in mine for p in optimizer.params):
         raise ValueError(
             "optimizer updates none of this model's parameters (was it built on another model's?), so "
             "training would change nothing: build it with optimizer=gn.SGD(model.parameters(), ...). "
-            f"Received: optimizer={shorten(optimizer)} over {len(optimizer.params)} other parameter(s)"
+            f"Received: optimizer={short(optimizer)} over {len(optimizer.params)} other parameter(s)"
         )
     return optimizer
 
@@ -359,7 +359,7 @@ def _check_distributed(distributed: Any) -> Any:
         return DataParallel()
     if not isinstance(distributed, DataParallel):
         raise TypeError(
-            f"distributed must be True, False or a glassnet.distributed.DataParallel. Received: distributed={shorten(distributed)}"
+            f"distributed must be True, False or a glassnet.distributed.DataParallel. Received: distributed={short(distributed)}"
         )
     return distributed
 
@@ -456,7 +456,7 @@ def fit(
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(
-                f"validation_data must be a pair (x_val, y_val). Received: validation_data={shorten(validation_data)}"
+                f"validation_data must be a pair (x_val, y_val). Received: validation_data={short(validation_data)}"
             )
         xv = _check_x(model, validation_data[0], "validation_data[0]")
         val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", dtype))

@@ -103,3 +103,14 @@ def test_elu_matches_torch_for_very_negative_inputs():
     yt.backward(torch.tensor(dy))
     np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-15)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-14, atol=0)
+
+
+def test_the_float32_erf_stays_in_range_and_close_over_all_reals():
+    from glassnet.layers.activations import erf_float32
+
+    big = float(np.finfo(np.float32).max)
+    x = np.concatenate([GRID[np.abs(GRID) <= 1e38], [big, -big]]).astype(np.float32)
+    got = erf_float32(x)
+    assert got.dtype == np.float32 and np.abs(got).max() <= 1.0
+    expected = np.array([math.erf(t) for t in x.astype(np.float64)])
+    np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)  # as its docstring says

@@ -20,7 +20,8 @@ forward starts from the previous forward's ``state`` instead, so a sequence fed
 in pieces (a prompt, then one character at a time) gives the same outputs as
 fed whole, and generation never recomputes the prefix; ``reset_state()``
 forgets it. ``use_cache(flag)`` / ``reset_cache()`` do the same under the names
-MultiHeadAttention's key/value cache uses, so a generator treats both alike. After backward, ``initial_state_grad`` holds dL/d(initial state).
+MultiHeadAttention's key/value cache uses, so a generator treats both alike.
+After backward, ``initial_state_grad`` holds dL/d(initial state).
 
 Speed. The input projection of all T steps is one matrix product before the
 loop; each step does only the recurrent product h @ weight_hh and element-wise
