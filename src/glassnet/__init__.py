@@ -16,6 +16,8 @@ The tutorial's network, trained on its four rows:
 from glassnet import datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.checkpoint import ModelCheckpoint
+from glassnet.diagnostics import Diagnostics
+from glassnet.explain import explain
 from glassnet.io import load, register_layer
 from glassnet.layers import (
     ELU,
@@ -45,6 +47,7 @@ from glassnet.layers import (
     Tanh,
 )
 from glassnet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, SSELoss
+from glassnet.lr_find import lr_find
 from glassnet.metrics import Accuracy, MeanSquaredError
 from glassnet.module import Module, Parameter, Sequential
 from glassnet.optim import (
@@ -125,6 +128,9 @@ __all__ = [
     "models",
     "init",
     "testing",
+    "explain",
+    "Diagnostics",
+    "lr_find",
     "__version__",
 ]
 

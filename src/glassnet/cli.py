@@ -94,6 +94,19 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lr", type=_positive_float, default=1.0, help="learning rate (default 1.0, the tutorial's)")
     p.add_argument("--out", default=".", help="folder for the loss-curve PNG, created if missing (default: .)")
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train from seeds 0..N-1 across processes instead",
+    )
+    p.add_argument(
+        "--tutorial-rng",
+        action="store_true",
+        help="draw the weights as the tutorial does: np.random.seed(s); np.random.rand(3, 4); np.random.rand(4, 1)",
+    )
+    p.add_argument("--workers", type=_positive_int, default=None, help="processes for --seeds (default: one per core)")
 
 
 def _data_help() -> str:
@@ -160,6 +173,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
     _data_source_args(p)
     add_train_args(p)
+    from glassnet.seeing import add_inside_train_args
+
+    add_inside_train_args(p)  # --diagnose, --seeds
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
@@ -220,6 +236,18 @@ def _data_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="download missing IDX files (into --data-path if given)")
 
 
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    from glassnet.seeing import add_explain_args
+
+    add_explain_args(p)
+
+
+def _lr_find_args(p: argparse.ArgumentParser) -> None:
+    from glassnet.seeing import add_lr_find_args
+
+    add_lr_find_args(p)
+
+
 # (name, help, adds the arguments); glassnet.commands.<name> runs it
 SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("demo", "train the tutorial's 3-4-1 sigmoid network and plot its loss", _demo_args),
@@ -233,6 +261,8 @@ SUBCOMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = 
         _generate_args,
     ),
     ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", _export_args),
+    ("explain", "one forward and backward pass printed as the chain rule, layer by layer", _explain_args),
+    ("lr-find", "the learning-rate range test: loss against an exponentially growing lr, a suggestion", _lr_find_args),
     ("show", "draw a CNN's first-layer filters and feature maps, or a GPT's attention (PNGs)", _show_args),
 ]
 

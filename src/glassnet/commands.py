@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet import recipes
+from glassnet import recipes, seeing
 from glassnet.checkpoint import ModelCheckpoint, read_checkpoint
 from glassnet.cli import EXIT_INTERRUPTED, CommandError
 from glassnet.io import load, save
@@ -130,7 +130,13 @@ def demo(args: argparse.Namespace) -> int:
     from glassnet.demo import main as demo_main
 
     prepare_folder(args.out, "--out")
-    return demo_main(seed=args.seed, iterations=args.iterations, lr=args.lr, out=args.out)
+    if args.seeds is not None:
+        from glassnet.seeds import main as seeds_main
+
+        return seeds_main(args.seeds, args.iterations, args.lr, args.tutorial_rng, args.out, args.workers)
+    return demo_main(
+        seed=args.seed, iterations=args.iterations, lr=args.lr, out=args.out, tutorial_rng=args.tutorial_rng
+    )
 
 
 def _optimizer(name: str, model: Module, lr: float) -> Optimizer:
@@ -195,6 +201,9 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 def train(args: argparse.Namespace) -> int:
     from glassnet import text_commands
 
+    if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std (seeing.py)
+        return seeing.train_seeds(args)
+
     if args.data in text_commands.TEXT_DATASETS:  # language models train for steps, not epochs
         if args.resume is not None:
             raise CommandError(
@@ -251,6 +260,7 @@ def train(args: argparse.Namespace) -> int:
         "settings": {"epochs": s.epochs, "batch_size": s.batch_size, "optimizer": s.optimizer, "lr": s.lr},
     }
     checkpoint = ModelCheckpoint(checkpoint_path, metadata=metadata)
+    diagnostics = seeing.diagnostics_for(args)  # [] unless --diagnose
     # under mpirun, Ctrl-C ends every rank at once (the ranks could not agree on a batch to stop at):
     # the checkpoint of the last epoch resumes the run
     with interruptible(stop) if comm is None else contextlib.nullcontext():
@@ -263,7 +273,7 @@ def train(args: argparse.Namespace) -> int:
             batch_size=s.batch_size,
             validation_data=(data.x_val, data.y_val),
             metrics=["accuracy"],
-            callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs), stop, checkpoint],
+            callbacks=[CosineAnnealingLR(optimizer, T_max=s.epochs), stop, checkpoint, *diagnostics],
             seed=args.seed,
             verbose=1,
             resume_from=resume_from,
@@ -281,6 +291,7 @@ def train(args: argparse.Namespace) -> int:
         save(model, model_path, metadata=metadata)
         print(f"model saved to {model_path}")
         _plot(history, plot_path, f"{args.data}, {args.model}")
+        seeing.report_diagnostics(diagnostics, out, f"{args.data}, {args.model}")
         drawn = [(plot_path, f"{args.data}, {args.model}: loss and accuracy per epoch")]
         drawn += _test_pictures(model, data, out, f"{args.data}, {args.model}")
         _report(out, args, model, data, s, history, metadata, seconds, drawn)
@@ -603,3 +614,18 @@ def export(args: argparse.Namespace) -> int:
         f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
     )
     return 0
+
+
+# -- seeing inside: the functions live in seeing.py --------------------------------------
+
+
+def explain(args: argparse.Namespace) -> int:
+    from glassnet.seeing import explain as run
+
+    return run(args)
+
+
+def lr_find(args: argparse.Namespace) -> int:
+    from glassnet.seeing import lr_find as run
+
+    return run(args)

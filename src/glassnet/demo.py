@@ -49,10 +49,17 @@ class DemoResult:
     predictions: np.ndarray
 
 
-def run(seed: int = DEFAULT_SEED, iterations: int = 1500, lr: float = 1.0) -> DemoResult:
-    """Train the tutorial network and return the model, the SSE per iteration and the predictions."""
+def run(seed: int = DEFAULT_SEED, iterations: int = 1500, lr: float = 1.0, tutorial_rng: bool = False) -> DemoResult:
+    """Train the tutorial network and return the model, the SSE per iteration and the predictions.
+
+    ``tutorial_rng``: draw the weights as the tutorial, ``np.random.seed(seed); np.random.rand``.
+    """
     x, y = tutorial()
     model = tutorial_network(seed)
+    if tutorial_rng:
+        from glassnet.seeds import tutorial_weights
+
+        model.layers[0].weight.data[...], model.layers[2].weight.data[...] = tutorial_weights(seed)  # type: ignore[attr-defined]
     history = model.fit(x, y, loss=SSELoss(), optimizer=SGD(model.parameters(), lr=lr), epochs=iterations, verbose=0)
     return DemoResult(model, history.history.get("loss", []), model.predict(x))
 
@@ -83,12 +90,14 @@ def plot_curve(losses: Sequence[float], path: str) -> None:
     loss_curve(losses, path, title="Tutorial network: sum of squared errors", ylabel="SSE", xlabel="iteration")
 
 
-def main(seed: int = DEFAULT_SEED, iterations: int = 1500, lr: float = 1.0, out: str = ".") -> int:
+def main(
+    seed: int = DEFAULT_SEED, iterations: int = 1500, lr: float = 1.0, out: str = ".", tutorial_rng: bool = False
+) -> int:
     """Run the demo and print what it did; returns the process exit code."""
     x, y = tutorial()
     steps = f"{iterations:,} iteration" + ("" if iterations == 1 else "s")
     print(f"glassnet demo: the tutorial's 3-4-1 sigmoid network, seed {seed}, {steps}, lr {lr}")
-    result = run(seed, iterations, lr)
+    result = run(seed, iterations, lr, tutorial_rng)
     losses = result.losses
     marks = sorted({i for i in (0, 1, 10, 100, 500, 1000, iterations - 1) if 0 <= i < iterations})
     for i in marks:
