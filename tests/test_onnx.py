@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
+from glassnet import _files as glassnet_files
 from glassnet import cli, recipes
 
 onnx = pytest.importorskip("onnx", reason='ONNX export tests need the onnx extra: pip install "glassnet[onnx]"')
@@ -333,7 +334,7 @@ def test_permission_error_leaves_the_previous_file(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(gonnx.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(glassnet_files.tempfile, "mkstemp", refuse)
     with pytest.raises(PermissionError, match="no permission to write in the folder"):
         gonnx.export(gn.Sequential(gn.ReLU()), path, (2,))
     assert path.read_bytes() == b"the previous export"
@@ -345,7 +346,7 @@ def test_full_disk_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypat
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(gonnx.os, "fsync", full)
+    monkeypatch.setattr(glassnet_files.os, "fsync", full)
     with pytest.raises(OSError, match="the disk is full; any previous file is unchanged"):
         gonnx.export(gn.Sequential(gn.ReLU()), path, (2,))
     assert path.read_bytes() == b"the previous export"

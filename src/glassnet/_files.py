@@ -127,7 +127,12 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         raise FileNotFoundError(f"cannot write {target}: the folder {target.parent} does not exist")
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {target}: it is a folder")
-    fd, tmp_name = temp_file(target)
+    try:
+        fd, tmp_name = temp_file(target)
+    except PermissionError as err:
+        raise PermissionError(
+            err.errno, f"cannot write {target}: no permission to write in the folder {target.parent}"
+        ) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -138,6 +143,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(err, PermissionError):
+            raise PermissionError(
+                err.errno, f"cannot write {target}: no permission to write in the folder {target.parent}"
+            ) from err
         if isinstance(err, OSError) and not isinstance(err, (FileNotFoundError, IsADirectoryError)):
             reason = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
             raise OSError(err.errno, f"cannot write {target}: {reason}; any previous file is unchanged") from err

@@ -38,18 +38,15 @@ in the model. ``onnx`` and ``onnxruntime`` are optional: ``pip install "glassnet
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from glassnet._checks import short
+from glassnet._files import atomic_write
 from glassnet.module import Module, Sequential
 
 __all__ = ["export", "to_onnx", "register_converter", "converters", "Graph", "OPSET", "IR_VERSION"]
@@ -277,46 +274,8 @@ def export(
         True
     """
     proto = to_onnx(model, input_shape, dynamic_time)
-    write_atomic(path, proto.SerializeToString())
+    atomic_write(path, proto.SerializeToString())
     return proto
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Errors name the file and say what is wrong; the previous file is never touched before the rename.
-    """
-    target = Path(os.fspath(path))
-    folder = target.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {target}: the folder {folder} does not exist")
-    if target.is_dir():
-        raise IsADirectoryError(f"cannot write {target}: it is a folder")
-    tmp_name: str | None = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except PermissionError as err:
-        _remove(tmp_name)
-        raise PermissionError(f"cannot write {target}: no permission to write in the folder {folder}") from err
-    except OSError as err:
-        _remove(tmp_name)
-        reason = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
-        raise OSError(f"cannot write {target}: {reason}; any previous file is unchanged") from err
-    except BaseException:
-        _remove(tmp_name)
-        raise
-
-
-def _remove(name: str | None) -> None:
-    if name is not None:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
 
 
 # the converters register themselves on import: feed-forward layers, then sequence layers
