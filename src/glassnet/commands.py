@@ -293,8 +293,15 @@ def train(args: argparse.Namespace) -> int:
         _plot(history, plot_path, f"{args.data}, {args.model}")
         seeing.report_diagnostics(diagnostics, out, f"{args.data}, {args.model}")
         drawn = [(plot_path, f"{args.data}, {args.model}: loss and accuracy per epoch")]
+        texts = []
+        for diag in diagnostics:  # --diagnose: its picture, table and warnings go into the report too
+            drawn.append(
+                (os.path.join(out, "diagnostics.png"), "diagnostics: gradient norms and update ratios per layer")
+            )
+            said = "\n".join(str(w) for w in diag.warnings) or "no warning: every check looked healthy"
+            texts.append(("Diagnostics", f"{diag.table()}\n\n{said}"))
         drawn += _test_pictures(model, data, out, f"{args.data}, {args.model}")
-        _report(out, args, model, data, s, history, metadata, seconds, drawn)
+        _report(out, args, model, data, s, history, metadata, seconds, drawn, texts)
     print(f"total time: {seconds:.1f}s")
     print(f"test accuracy: {test['accuracy']:.4f}")
     return 0
@@ -329,6 +336,7 @@ def _report(
     metadata: dict[str, Any],
     seconds: float,
     drawn: list[tuple[str, str]],
+    texts: list[tuple[str, str]],
 ) -> None:
     """report.html: the run on one self-contained page."""
     from glassnet.report import write_report
@@ -358,6 +366,7 @@ def _report(
         history=history.history,
         pictures=drawn,
         texts=[
+            *texts,
             ("Confusion matrix (rows: true class; columns: predicted class, numbered as the rows)", table),
             ("Layers", summary_text(model, tuple(data.x_train.shape[1:]))),
         ],
