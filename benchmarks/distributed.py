@@ -1,9 +1,10 @@
 """Data-parallel training over MPI against one process, and against PyTorch, on the same machine in one run.
 
-    python -m benchmarks.distributed [--workloads mlp,cnn] [--repeats 3] [--limit 12800] [--json out.json]
+    python -m benchmarks.distributed [--workloads mlp,cnn,gpt] [--repeats 3] [--limit 12800] [--json out.json]
 
 Rows, each timed over one shuffled epoch of ``--limit`` Fashion-MNIST images (synthetic
-data of the same shapes with --synthetic), interleaved, medians of ``--repeats`` runs:
+data of the same shapes with --synthetic), or for ``gpt`` over ``--gpt-steps`` steps of nanoGPT's
+CPU recipe (benchmarks/gpt.py), interleaved, medians of ``--repeats`` runs:
 - glassnet, 1 process x 2 threads (NumPy's BLAS on both cores);
 - glassnet, 1 process x 1 thread;
 - glassnet, 2 ranks x 1 thread (``mpirun -n 2``, ``fit(distributed=True)``), with the time
@@ -48,9 +49,13 @@ def _mpirun() -> list[str]:
 def _command(row: str, workload: str, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     framework = "torch" if row.startswith("torch") else "glassnet"
     threads = 1 if "x1" in row else 2
-    worker = [sys.executable, "-m", "benchmarks.worker", "--framework", framework, "--workload", workload]
-    worker += ["--threads", str(threads), "--limit", str(args.limit), "--seed", "0"]
-    if args.synthetic:
+    if workload == "gpt":
+        worker = [sys.executable, "-m", "benchmarks.gpt", "--worker", framework, "--threads", str(threads)]
+        worker += ["--steps", str(args.gpt_steps), "--warmup", "10", "--gen-length", "1"]
+    else:
+        worker = [sys.executable, "-m", "benchmarks.worker", "--framework", framework, "--workload", workload]
+        worker += ["--threads", str(threads), "--limit", str(args.limit), "--seed", "0"]
+    if args.synthetic and workload != "gpt":
         worker.append("--synthetic")
     env = thread_env(threads)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")])
@@ -68,6 +73,8 @@ def _one(row: str, workload: str, args: argparse.Namespace) -> dict[str, Any]:
     out = json.loads(lines[-1])
     if out.get("error"):
         raise RuntimeError(f"{row} {workload}: {out['error']}")
+    if workload == "gpt":  # benchmarks.gpt's own record: the time of each timed step
+        return {**out, "seconds": sum(out["times"]), "process": out["info"]}
     return {**out["results"][0], "process": out["process"]}
 
 
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workloads", default="mlp,cnn")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--limit", type=int, default=12800, help="training images per timed epoch")
+    p.add_argument("--gpt-steps", type=int, default=100, help="timed GPT training steps (batch 12, context 64)")
     p.add_argument("--synthetic", action="store_true")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
@@ -97,11 +105,15 @@ def main(argv: list[str] | None = None) -> int:
 
     table: list[dict[str, Any]] = []
     for workload in workloads:
-        steps = -(-args.limit // DEFAULT_BATCH[workload])
         med = {row: statistics.median(r["seconds"] for r in results[workload][row]) for row in ROWS}
         comm = statistics.median(r["comm_ms_per_step"] for r in results[workload]["glassnet 2 ranks x1"])
-        print(f"\n{workload}: one epoch of {args.limit:,} images, batch {DEFAULT_BATCH[workload]} ({steps} steps)")
-        print(f"{'':36} {'s/epoch':>8} {'ms/step':>8} {'/ PyTorch':>9}")
+        if workload == "gpt":
+            steps = args.gpt_steps
+            print(f"\ngpt: {steps} steps of nanoGPT's CPU recipe (batch 12, context 64), after 10 untimed")
+        else:
+            steps = -(-args.limit // DEFAULT_BATCH[workload])
+            print(f"\n{workload}: one epoch of {args.limit:,} images, batch {DEFAULT_BATCH[workload]} ({steps} steps)")
+        print(f"{'':36} {'seconds':>8} {'ms/step':>8} {'/ PyTorch':>9}")
         for row in ROWS:
             print(f"{TITLES[row]:36} {med[row]:8.3f} {1e3 * med[row] / steps:8.2f} {med[row] / med['torch 1x2']:9.2f}")
         efficiency = med["glassnet 1x1"] / (2 * med["glassnet 2 ranks x1"])

@@ -67,6 +67,13 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
     params = model.parameters()
     rng = np.random.default_rng(0)
     model.set_input_grad(False)
+    dp = None
+    if args.distributed:  # under mpirun: every rank draws the same batch and trains on its part of it
+        from glassnet.distributed import DataParallel
+
+        dp = DataParallel()
+        dp.setup(model, BATCH, BATCH)
+        lo, hi = dp.shard(0, BATCH)
     rss_before = common.rss_now_mib()
     common.reset_peak_rss()
     times, last = [], 0.0
@@ -75,10 +82,17 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
             cpu0 = time.process_time()
         t0 = time.perf_counter()
         x, y = gn.datasets.random_batch(view, BATCH, rng)
-        last = loss(model(x), y)
-        for p in params:
-            p.grad.fill(0)
-        model.backward(loss.backward())
+        if dp is None:
+            last = loss(model(x), y)
+            for p in params:
+                p.grad.fill(0)
+            model.backward(loss.backward())
+        else:  # the rank's share of the global batch's mean loss, then the gradients summed over the ranks
+            last = loss(model(x[lo:hi]), y[lo:hi])
+            for p in params:
+                p.grad.fill(0)
+            model.backward(loss.backward() * ((hi - lo) / BATCH))
+            dp.allreduce_gradients(params)
         gn.clip_grad_norm(params, 1.0)
         opt.step()
         sched.step()
@@ -88,7 +102,10 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     model.generate(np.zeros((1, 1), dtype=np.int64), args.gen_length, temperature=0.8, top_k=40, rng=0)
     gen_s = time.perf_counter() - t0
-    return {"times": times[args.warmup :], "cpu_s": cpu, "loss": last, "gen_s": gen_s, "increment_mib": increment}
+    out = {"times": times[args.warmup :], "cpu_s": cpu, "loss": last, "gen_s": gen_s, "increment_mib": increment}
+    if dp is not None:
+        out.update(ranks=dp.size, comm_ms_per_step=1e3 * dp.comm_seconds / max(1, dp.steps))
+    return out
 
 
 def torch_worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,7 +160,8 @@ def worker(args: argparse.Namespace) -> int:
     from benchmarks import common
 
     out.update(info=info, peak_rss_mib=common.peak_rss_mib())
-    print(json.dumps(out), flush=True)
+    if not args.distributed or os.environ.get("OMPI_COMM_WORLD_RANK", "0") == "0":  # one rank reports
+        print(json.dumps(out), flush=True)
     return 0
 
 
@@ -213,6 +231,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frameworks", default="glassnet,torch", help="comma-separated (default glassnet,torch)")
     p.add_argument("--json", metavar="PATH", help="also write every process's measurements as JSON")
     p.add_argument("--worker", choices=("glassnet", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)  # benchmarks/distributed.py
     args = p.parse_args(argv)
     for name in ("steps", "gen_length", "repeats", "threads"):
         if getattr(args, name) < 1:
