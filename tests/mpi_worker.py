@@ -2,7 +2,7 @@
 
     mpirun -n 2 python tests/mpi_worker.py KIND OUT.npz [--differ] [--kill-rank R] [--fewer-samples]
 
-KIND is "mlp", "mlp-dropout", "cnn" (BatchNorm2d, synchronised) or "gpt" (a tiny GPT).
+KIND is "mlp", "mlp-dropout", "cnn" (BatchNorm2d, synchronised), "gpt" (a tiny GPT) or "lstm" (Embedding, LSTM, Linear).
 ``build(kind)`` is also what the test trains in one process, for the comparison.
 """
 
@@ -46,6 +46,13 @@ def build(kind: str, hidden: int = 16):
         x, y = ids[:, :-1], ids[:, 1:]
         model = gn.models.gpt(7, context=8, n_layer=1, n_head=2, n_embd=8, rng=1, dtype=f64)
         opt = gn.AdamW(gn.models.gpt_param_groups(model, weight_decay=0.1), lr=1e-2)
+    elif kind == "lstm":
+        ids = rng.integers(0, 7, size=(60, 9))
+        x, y = ids[:, :-1], ids[:, 1:]
+        model = gn.Sequential(
+            gn.Embedding(7, 4, rng=1, dtype=f64), gn.LSTM(4, 6, rng=2, dtype=f64), gn.Linear(6, 7, rng=3, dtype=f64)
+        )
+        opt = gn.Adam(model.parameters(), lr=1e-2)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return model, opt, x, y, gn.CrossEntropyLoss()

@@ -76,7 +76,7 @@ def _assert_same(got, expected: dict[str, np.ndarray], rtol: float = 1e-12, atol
 
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 4])
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "gpt"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "gpt", "lstm"])
 def test_mpirun_training_equals_one_process_with_the_global_batch(kind, ranks, tmp_path):
     out = tmp_path / "weights.npz"
     done = _run(ranks, kind, str(out))
