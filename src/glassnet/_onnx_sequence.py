@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from glassnet.layers import GRU, LSTM, RNN, Embedding, LayerNorm, MultiHeadAttention, Residual
-from glassnet.layers._recurrent import Recurrent
+from glassnet.layers._recurrent import _Recurrent
 from glassnet.models import GPT
 from glassnet.onnx import Graph, register_converter
 
@@ -92,7 +92,7 @@ def _gates(w: np.ndarray, order: tuple[int, ...], hidden: int) -> np.ndarray:
     return np.concatenate([w[..., g * hidden : (g + 1) * hidden] for g in order], axis=-1)
 
 
-def _recurrent(graph: Graph, layer: Recurrent, x: str, op: str, order: tuple[int, ...], **attributes: object) -> str:
+def _recurrent(graph: Graph, layer: _Recurrent, x: str, op: str, order: tuple[int, ...], **attributes: object) -> str:
     if layer.initial_state is not None:
         raise ValueError(
             f"cannot export {type(layer).__name__} (at {graph.path}) with an initial_state: "

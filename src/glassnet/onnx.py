@@ -175,9 +175,9 @@ def _takes_ids(model: Module) -> bool:
 
 def _is_sequence_model(model: Module) -> bool:
     from glassnet.layers import MultiHeadAttention
-    from glassnet.layers._recurrent import Recurrent
+    from glassnet.layers._recurrent import _Recurrent
 
-    return _takes_ids(model) or isinstance(_first_layer(model), (Recurrent, MultiHeadAttention))
+    return _takes_ids(model) or isinstance(_first_layer(model), (_Recurrent, MultiHeadAttention))
 
 
 def to_onnx(model: Module, input_shape: Sequence[int] | None = None, dynamic_time: bool | None = None) -> Any:

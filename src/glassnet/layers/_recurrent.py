@@ -26,7 +26,7 @@ def sigmoid_inplace(a: np.ndarray) -> np.ndarray:
     return a
 
 
-class Recurrent(Module):
+class _Recurrent(Module):
     """Base class of RNN, LSTM and GRU (``gates`` weight blocks side by side); not a layer by itself."""
 
     gates = 1

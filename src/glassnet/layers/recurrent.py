@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import short
-from glassnet.layers._recurrent import Recurrent, State, sigmoid_inplace
+from glassnet.layers._recurrent import State, _Recurrent, sigmoid_inplace
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
 
-class RNN(Recurrent):
+class RNN(_Recurrent):
     """Elman RNN: ``h_t = tanh(x_t @ W_ih + b_ih + h_{t-1} @ W_hh + b_hh)`` (or relu), as min-char-rnn.
 
     Args:
@@ -126,7 +126,7 @@ class RNN(Recurrent):
         return {**super().get_config(), "nonlinearity": self.nonlinearity}
 
 
-class LSTM(Recurrent):
+class LSTM(_Recurrent):
     """Long short-term memory, PyTorch's equations and gate order (i, f, g, o)::
 
         [i, f, g, o] = x_t @ W_ih + b_ih + h_{t-1} @ W_hh + b_hh     (pre-activations, 4H wide)
@@ -254,7 +254,7 @@ class LSTM(Recurrent):
         return self._finish_backward(dz, dz, cache)
 
 
-class GRU(Recurrent):
+class GRU(_Recurrent):
     """Gated recurrent unit, PyTorch's equations and gate order (r, z, n)::
 
         r = sigmoid(x_t @ W_ir + b_ir + h_{t-1} @ W_hr + b_hr)
