@@ -139,8 +139,10 @@ def plot(results: Sequence[SeedResult], path: str, title: str) -> None:
         left.annotate(f"stalled: seed {names}", xy=(stalled[0].loss, 1), xytext=(0.5, 0.6), textcoords="axes fraction",
                       arrowprops={"arrowstyle": "->"}, fontsize=9)  # fmt: skip
     for i, label in enumerate(["[0,0,1] → 0", "[0,1,1] → 1", "[1,0,1] → 1", "[1,1,1] → 0"]):
-        right.hist(preds[:, i], bins=np.linspace(0, 1, 51), alpha=0.6, label=label)
+        # outlines, not filled bars: the two rows that share a target overlap bin for bin
+        right.hist(preds[:, i], bins=np.linspace(0, 1, 51), histtype="step", linewidth=1.8, label=label)
     right.set_yscale("log")
+    right.set_ylim(bottom=0.8)  # a bin with one seed (a stalled run) stays visible on the log axis
     right.set(title="final predictions", xlabel="prediction ŷ (0 to 1)", ylabel="seeds (log scale)")
     right.legend(fontsize=8, title="input → target", title_fontsize=8)
     for ax in (left, right):
