@@ -540,7 +540,7 @@ def fit(
                         comm.allreduce_gradients(params)  # the sum: the global batch's gradient
                     else:
                         model.backward(dout)
-                    finite = all(all_finite(p.grad) for p in params)
+                    finite = all_finite(*(p.grad for p in params))
                     if finite:
                         for cb in step_callbacks:
                             cb.on_before_optimizer_step()
