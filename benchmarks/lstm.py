@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import common
+from benchmarks.worker import timed_passes
 
 WORKLOADS = ("lstm", "lstm-generate")
 VOCAB, EMBED, HIDDEN, CONTEXT, BATCH, LR, CLIP = 65, 64, 256, 64, 32, 2e-3, 1.0
@@ -170,16 +171,6 @@ def timed_steps(step: Any, data: list[tuple[Any, Any]], warmup: int) -> tuple[li
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return times, loss
-
-
-def timed_passes(fn: Any, passes: int) -> list[float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(max(1, passes)):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def run(workload: str, args: argparse.Namespace) -> dict[str, Any]:
