@@ -6,6 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import glassnet as gn
+from glassnet.layers.conv import COL2IM_CHANNELS
 from glassnet.testing import gradcheck
 
 GRADCHECK_CASES = {
@@ -68,6 +69,8 @@ def _torch_conv(torch, conv):
         ({"in_channels": 2, "out_channels": 3, "kernel_size": (2, 4), "stride": (1, 2)}, (2, 2, 6, 9)),
         ({"in_channels": 4, "out_channels": 2, "kernel_size": (3, 3), "padding": (0, 2), "bias": False}, (3, 4, 5, 5)),
         ({"in_channels": 2, "out_channels": 2, "kernel_size": 5, "stride": 3, "padding": 2}, (2, 2, 4, 6)),
+        # more input channels than col2im adds back at a time: two blocks and a remainder
+        ({"in_channels": 2 * COL2IM_CHANNELS + 3, "out_channels": 3, "kernel_size": 3, "padding": 1}, (2, 19, 5, 4)),
     ],
 )
 def test_matches_pytorch_in_float64(config, shape):
@@ -88,6 +91,12 @@ def test_matches_pytorch_in_float64(config, shape):
     np.testing.assert_allclose(conv.weight.grad, t.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
     if conv.bias is not None:
         np.testing.assert_allclose(conv.bias.grad, t.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_gradcheck_across_col2im_channel_blocks():
+    conv = gn.Conv2d(COL2IM_CHANNELS + 3, 2, 3, padding=1, rng=0, dtype=np.float64)
+    x = np.random.default_rng(3).normal(size=(2, COL2IM_CHANNELS + 3, 4, 3))
+    assert gradcheck(conv, x).ok
 
 
 def test_forward_is_the_cross_correlation_sum():

@@ -18,6 +18,9 @@ __all__ = ["Conv2d"]
 # at most this many bytes (at least one sample per chunk), so predicting in
 # large batches keeps a bounded workspace instead of one sized to the batch.
 EVAL_WORKSPACE_BYTES = 16 * 2**20
+# col2im adds into this many channels of the padded gradient at a time (8 channels of a
+# batch of 64 14x14 images are 0.6 MB, which stay in a core's L2 cache through the 9 adds)
+COL2IM_CHANNELS = 8
 
 
 class _Geometry(NamedTuple):
@@ -179,11 +182,11 @@ class Conv2d(Module):
         return ws
 
     def _backward_workspace(self, ws: dict[str, np.ndarray], g: _Geometry) -> dict[str, np.ndarray]:
-        if "dy2d" not in ws:
+        if "dy2d_T" not in ws:
             K = ws["cols"].shape[0] - (self.bias is not None)
-            # dy2d starts at zero: its scratch columns must stay 0 so that they
+            # dy2d.T starts at zero: its scratch rows must stay 0 so that they
             # add nothing to dW, db or dcols.
-            ws["dy2d"] = np.zeros((self.out_channels, g.N * g.Ho * g.G), dtype=self.dtype)
+            ws["dy2d_T"] = np.zeros((g.N * g.Ho * g.G, self.out_channels), dtype=self.dtype)
             ws["dcols"] = np.empty((K, g.N * g.Ho * g.G), dtype=self.dtype)
             ws["dpadded"] = np.empty_like(ws["padded"])
         return ws
@@ -196,9 +199,7 @@ class Conv2d(Module):
         """
         sC, sN, sR, sE = padded.strides
         sH, sW = self.stride
-        return as_strided(
-            padded[:, :, i:, j:], shape=(self.in_channels, g.N, g.Ho, g.G), strides=(sC, sN, sR * sH, sE * sW)
-        )
+        return as_strided(padded[:, :, i:, j:], shape=(len(padded), g.N, g.Ho, g.G), strides=(sC, sN, sR * sH, sE * sW))
 
     def _matrix(self) -> np.ndarray:
         """W2d, with b appended as a last column when there is a bias."""
@@ -256,26 +257,32 @@ class Conv2d(Module):
         ws = self._backward_workspace(ws, g)
         (kH, kW), (pH, pW) = self.kernel_size, self.padding
         K = self.in_channels * kH * kW
-        cols, dy2d, dcols, dpadded = ws["cols"], ws["dy2d"], ws["dcols"], ws["dpadded"]
-        dy2d.reshape(self.out_channels, g.N, g.Ho, g.G)[..., : g.Wo] = dy.transpose(1, 0, 2, 3)
+        cols, dy2d_T, dcols, dpadded = ws["cols"], ws["dy2d_T"], ws["dcols"], ws["dpadded"]
+        # dy2d is kept transposed, (N*H'*G, C_out): then both factors of dW's product
+        # are walked along their rows, and it takes 0.5-0.7x the time of dy2d @ cols.T
+        dy2d_T.reshape(g.N, g.Ho, g.G, self.out_channels)[:, :, : g.Wo] = dy.transpose(0, 2, 3, 1)
 
-        dWb = dy2d @ cols.T  # (C_out, K + 1): dW, then db from the ones row
-        self.weight.grad += dWb[:, :K].reshape(self.weight.shape)
+        dWb = cols @ dy2d_T  # (K + 1, C_out): dW.T, then db from the ones row
+        self.weight.grad += dWb[:K].T.reshape(self.weight.shape)
         if self.bias is not None:
-            self.bias.grad += dWb[:, K]
+            self.bias.grad += dWb[K]
         if not self.input_grad:
             return None  # type: ignore[return-value]  # see Module.set_input_grad
 
         # a contiguous copy of W2d.T (small) makes this product a little faster than the transposed view
         W2d_T = np.ascontiguousarray(self.weight.data.reshape(self.out_channels, K).T)
-        np.matmul(W2d_T, dy2d, out=dcols)
-        # col2im: add each kernel offset's slice of dcols back where im2col took it from
+        np.matmul(W2d_T, dy2d_T.T, out=dcols)
+        # col2im: add each kernel offset's slice of dcols back where im2col took it from,
+        # COL2IM_CHANNELS channels at a time, so that their part of dpadded stays in cache
+        # through the kH*kW adds
         dpadded.fill(0)
         dcols6 = dcols.reshape(self.in_channels, kH, kW, g.N, g.Ho, g.G)
-        for i in range(kH):
-            for j in range(kW):
-                window = self._windows(dpadded, i, j, g)
-                window += dcols6[:, i, j]
+        for c in range(0, self.in_channels, COL2IM_CHANNELS):
+            block = slice(c, c + COL2IM_CHANNELS)
+            for i in range(kH):
+                for j in range(kW):
+                    window = self._windows(dpadded[block], i, j, g)
+                    window += dcols6[block, i, j]
         dx = np.empty((g.N, self.in_channels, g.H, g.W), dtype=self.dtype)
         dx[...] = dpadded[:, :, pH : pH + g.H, pW : pW + g.W].transpose(1, 0, 2, 3)
         return dx
