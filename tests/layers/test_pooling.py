@@ -215,3 +215,16 @@ def test_small_cnn_gradcheck_end_to_end():
         gn.Tanh(),
     )
     assert gradcheck(model, rng.normal(size=(2, 1, 6, 5))).ok
+
+
+@pytest.mark.parametrize("kernel, stride", [(2, None), ((2, 3), (1, 2)), (3, 1)])
+def test_maxpool_eval_takes_the_maxima_without_arg_max_and_agrees_with_training(kernel, stride):
+    rng = np.random.default_rng(4)
+    x = np.round(rng.normal(size=(2, 3, 7, 8)))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    pool = gn.MaxPool2d(kernel, stride)
+    trained = pool(x)
+    pool.eval()
+    np.testing.assert_array_equal(pool(x), trained)  # NaN where training has NaN, equal elsewhere
+    with pytest.raises(RuntimeError):
+        pool.backward(np.ones_like(trained))  # eval mode kept nothing to route a gradient with

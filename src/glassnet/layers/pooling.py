@@ -39,18 +39,19 @@ def _empty_for_taps(shape: list[int], axis: int, k: int, stride: int, n: int, dt
     return np.zeros(shape, dtype=dtype)
 
 
-def _wins(tap: np.ndarray, best: np.ndarray) -> np.ndarray:
-    """Where ``tap`` takes over from the best so far: it is larger, or it is NaN.
+def _wins(tap: np.ndarray, best: np.ndarray, nan_aware: bool) -> np.ndarray:
+    """Where ``tap`` takes over from the best so far: it is larger, or (``nan_aware``) it is NaN.
 
     As in PyTorch, NaN counts as the maximum, and of several NaNs the last
     one holds the arg-max (``val > max or isnan(val)``). ``best`` comes from
     ``np.maximum``, which propagates NaN, so a number never beats an earlier NaN.
+    Without NaNs in the windows, ``tap > best`` alone says the same.
     """
     wins = np.greater(tap, best)
-    return np.logical_or(wins, np.isnan(tap), out=wins)
+    return np.logical_or(wins, np.isnan(tap), out=wins) if nan_aware else wins
 
 
-def _max_over(a: np.ndarray, axis: int, k: int, stride: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _max_over(a: np.ndarray, axis: int, k: int, stride: int, n: int, nan_aware: bool) -> tuple[np.ndarray, np.ndarray]:
     """The maximum over the ``k`` taps of each window along ``axis``, and which tap holds it.
 
     The comparison is strict, so in a tie the first tap wins and each window
@@ -59,15 +60,23 @@ def _max_over(a: np.ndarray, axis: int, k: int, stride: int, n: int) -> tuple[np
     taps = [a[_taps(axis, b, stride, n)] for b in range(k)]
     if k == 1:
         return taps[0].copy(), np.zeros(taps[0].shape, dtype=np.uint8)
-    later_wins = _wins(taps[1], taps[0])
+    later_wins = _wins(taps[1], taps[0], nan_aware)
     arg = later_wins.view(np.uint8) if k <= 256 else later_wins.astype(np.int64)
     out = np.maximum(taps[0], taps[1])
     for b in range(2, k):
-        later_wins = _wins(taps[b], out)
+        later_wins = _wins(taps[b], out, nan_aware)
         # arg < b everywhere so far, so max(arg, b * later_wins) sets b exactly where tap b wins
         np.maximum(arg, np.multiply(later_wins, arg.dtype.type(b)), out=arg)
         np.maximum(out, taps[b], out=out)
     return out, arg
+
+
+def _max_of(a: np.ndarray, axis: int, k: int, stride: int, n: int) -> np.ndarray:
+    """The maximum over the ``k`` taps of each window along ``axis``, without the arg-max (eval mode)."""
+    out = a[_taps(axis, 0, stride, n)].copy()
+    for b in range(1, k):
+        np.maximum(out, a[_taps(axis, b, stride, n)], out=out)
+    return out
 
 
 def _route(d: np.ndarray, arg: np.ndarray, axis: int, size: int, k: int, stride: int, dtype: np.dtype) -> np.ndarray:
@@ -76,6 +85,10 @@ def _route(d: np.ndarray, arg: np.ndarray, axis: int, size: int, k: int, stride:
     shape = list(d.shape)
     shape[axis] = size
     out = _empty_for_taps(shape, axis, k, stride, n, dtype)
+    if k == 2 and stride >= k:  # two disjoint taps: the first gets what the second doesn't
+        second = np.multiply(d, arg, out=out[_taps(axis, 1, stride, n)])  # arg is 1 where the second won
+        np.subtract(d, second, out=out[_taps(axis, 0, stride, n)])  # d - d = 0 and d - 0 = d exactly
+        return out
     for b in range(k):
         if stride >= k:  # windows are disjoint: each tap slice is written once
             np.multiply(d, arg == b, out=out[_taps(axis, b, stride, n)])
@@ -168,7 +181,9 @@ class MaxPool2d(_Pool2d):
              is the arg-max, as in PyTorch, so the gradient is never duplicated.
              NaN counts as the maximum (y is NaN) and the last NaN of a
              window in row-major order gets dy, as in PyTorch.
-        Forward keeps, per window, the winning column j (per row) and row i.
+        Forward keeps, per window, the winning column j (per row) and row i,
+        found with plain comparisons unless y holds a NaN; in eval mode it
+        computes the maxima alone.
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -184,9 +199,17 @@ class MaxPool2d(_Pool2d):
     def forward(self, x: np.ndarray) -> np.ndarray:
         Ho, Wo = self._check_forward(x)
         (kH, kW), (sH, sW) = self.kernel_size, self.stride
-        row_max, col_arg = _max_over(x, 3, kW, sW, Wo)  # (N, C, H, W'): max over each window's columns
-        y, row_arg = _max_over(row_max, 2, kH, sH, Ho)  # (N, C, H', W'): then over its rows
-        self._cache = (x.shape, x.dtype, row_arg, col_arg) if self.training else None
+        if not self.training:  # backward won't run: the maxima without their arg-max
+            self._cache = None
+            return _max_of(_max_of(x, 3, kW, sW, Wo), 2, kH, sH, Ho)
+        for nan_aware in (False, True):
+            row_max, col_arg = _max_over(x, 3, kW, sW, Wo, nan_aware)  # (N, C, H, W'): max over each window's columns
+            y, row_arg = _max_over(row_max, 2, kH, sH, Ho, nan_aware)  # (N, C, H', W'): then over its rows
+            # np.maximum carries a NaN into its window's y: a y without NaN had none in its windows,
+            # and the plain comparisons found the arg-max. Otherwise pool again, NaN-aware.
+            if not np.isnan(y).any():
+                break
+        self._cache = (x.shape, x.dtype, row_arg, col_arg)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
