@@ -57,6 +57,7 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
 
     import glassnet as gn
     from benchmarks import common
+    from glassnet.module import pack_gradients
 
     view, _ = _data()
     total = args.warmup + args.steps
@@ -65,6 +66,7 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
     sched = gn.WarmupCosineLR(opt, warmup_steps=100, total_steps=max(total, 101), min_lr=1e-4)
     loss = gn.CrossEntropyLoss()
     params = model.parameters()
+    grads = pack_gradients(params)  # as fit does: one array to zero and to sum over the ranks
     rng = np.random.default_rng(0)
     model.set_input_grad(False)
     dp = None
@@ -84,15 +86,15 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
         x, y = gn.datasets.random_batch(view, BATCH, rng)
         if dp is None:
             last = loss(model(x), y)
-            for p in params:
-                p.grad.fill(0)
+            for g in grads:
+                g.fill(0)
             model.backward(loss.backward())
         else:  # the rank's share of the global batch's mean loss, then the gradients summed over the ranks
             last = loss(model(x[lo:hi]), y[lo:hi])
-            for p in params:
-                p.grad.fill(0)
+            for g in grads:
+                g.fill(0)
             model.backward(loss.backward() * ((hi - lo) / BATCH))
-            dp.allreduce_gradients(params)
+            dp.allreduce_gradients(grads)
         gn.clip_grad_norm(params, 1.0)
         opt.step()
         sched.step()

@@ -357,3 +357,39 @@ def test_early_stopping_patience_counts_epochs_without_improvement():
         if stop.model.stop_training:
             break
     assert stop.stopped_epoch == 3 and stop.best_epoch == 1
+
+
+def test_pack_gradients_makes_one_array_per_dtype_and_keeps_the_values():
+    from glassnet.module import pack_gradients
+
+    params = gn.Sequential(gn.Linear(3, 4, rng=0), gn.ReLU(), gn.Linear(4, 2, rng=1)).parameters()
+    wide = gn.Linear(2, 2, rng=2, dtype=np.float64).parameters()
+    for i, p in enumerate(params + wide):
+        p.grad[...] = i + 1.0
+    flats = pack_gradients(params + params[:1] + wide)  # a parameter listed twice gets one place
+    assert [f.dtype for f in flats] == [np.float32, np.float64]
+    assert flats[0].size == sum(p.data.size for p in params)
+    for i, p in enumerate(params + wide):
+        assert np.shares_memory(p.grad, flats[0 if i < len(params) else 1])
+        assert p.grad.shape == p.data.shape and p.grad.dtype == p.data.dtype
+        assert np.all(p.grad == i + 1.0)
+
+
+def test_fit_with_packed_gradients_computes_the_same_step_as_by_hand():
+    def model():
+        return gn.Sequential(gn.Linear(3, 4, rng=0), gn.ReLU(), gn.Linear(4, 2, rng=1))
+
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    y = np.arange(8) % 2
+    fitted, by_hand = model(), model()
+    fitted.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=gn.SGD(fitted.parameters(), lr=0.1), epochs=1,
+               batch_size=None, verbose=0)  # fmt: skip
+    loss = gn.CrossEntropyLoss()
+    loss(by_hand(x), y)
+    by_hand.backward(loss.backward())
+    gn.SGD(by_hand.parameters(), lr=0.1).step()
+    flat = fitted.parameters()[0].grad.base
+    for mine, ref in zip(fitted.parameters(), by_hand.parameters()):
+        assert mine.grad.base is flat  # every gradient is a view into one array
+        np.testing.assert_array_equal(mine.grad, ref.grad)
+        np.testing.assert_array_equal(mine.data, ref.data)

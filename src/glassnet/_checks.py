@@ -202,14 +202,14 @@ def all_finite(*arrays: np.ndarray) -> bool:
     """Whether every value of the float arrays is finite (no NaN, no inf).
 
     A NaN or inf makes x·x NaN or inf, so one fast BLAS product per array, summed,
-    clears the usual case in one pass (and one error-state switch for all of them:
-    fit checks every gradient at every step); only a non-finite sum (bad values, or
-    an overflow of the squares) needs the full check.
+    clears the usual case in one pass (fit checks every gradient at every step);
+    only a non-finite sum (bad values, or an overflow of the squares) needs the
+    full check. ``np.vdot`` raises no floating-point warnings (it is not a ufunc),
+    so no error-state switch is needed around it.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = 0.0
-        for arr in arrays:
-            total += float(np.vdot(arr, arr))
-        if math.isfinite(total):
-            return True
+    total = 0.0
+    for arr in arrays:
+        total += float(np.vdot(arr, arr))
+    if math.isfinite(total):
+        return True
     return all(bool(np.isfinite(arr).all()) for arr in arrays)

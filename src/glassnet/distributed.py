@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import short
-from glassnet.module import Module, Parameter
+from glassnet.module import Module
 
 __all__ = ["DataParallel", "world"]
 
@@ -99,8 +99,6 @@ class DataParallel:
         self.rank: int = self.comm.Get_rank()
         self.size: int = self.comm.Get_size()
         self.sync_batchnorm = sync_batchnorm
-        self._flat: np.ndarray | None = None
-        self._flat_params: list[Parameter] = []
         self.comm_seconds = 0.0  # time spent in the gradients' Allreduce (waiting for the others included)
         self.steps = 0
 
@@ -158,21 +156,14 @@ class DataParallel:
     def sum_floats(self, values: Sequence[float]) -> list[float]:
         return [float(v) for v in self.sum(np.asarray(values, dtype=np.float64))]
 
-    def allreduce_gradients(self, params: list[Parameter]) -> None:
-        """Replace every ``p.grad`` by its sum over the ranks: one Allreduce on one contiguous buffer."""
-        if self._flat_params is not params or self._flat is None:
-            dtype = np.result_type(*(p.grad.dtype for p in params))
-            self._flat = np.empty(sum(p.grad.size for p in params), dtype=dtype)
-            self._flat_params = params
-        flat, offset = self._flat, 0
-        for p in params:
-            flat[offset : offset + p.grad.size] = p.grad.ravel()
-            offset += p.grad.size
+    def allreduce_gradients(self, grads: Sequence[np.ndarray]) -> None:
+        """Replace the gradient arrays by their sums over the ranks, in place: one Allreduce each.
+
+        ``grads`` are the contiguous arrays of ``glassnet.module.pack_gradients``
+        (one per dtype, so usually one), which every ``p.grad`` is a view into.
+        """
         started = time.perf_counter()
-        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
+        for flat in grads:
+            self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
         self.comm_seconds += time.perf_counter() - started
         self.steps += 1
-        offset = 0
-        for p in params:
-            p.grad[...] = flat[offset : offset + p.grad.size].reshape(p.grad.shape)
-            offset += p.grad.size

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from glassnet.optim.optimizer import Optimizer
     from glassnet.training import History
 
-__all__ = ["Parameter", "Module", "Sequential"]
+__all__ = ["Parameter", "Module", "Sequential", "pack_gradients"]
 
 
 class Parameter:
@@ -67,6 +67,34 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def pack_gradients(params: Sequence[Parameter]) -> list[np.ndarray]:
+    """Make every ``p.grad`` a view into one contiguous array per dtype, and return those arrays.
+
+    The gradients keep their values, shapes and dtypes, and backward passes add
+    into them in place as before, so they fill the shared arrays: zeroing every
+    gradient, checking all of them for NaN/inf and summing them over MPI ranks
+    are then one operation per array instead of one per parameter. ``fit`` packs
+    its model's gradients when it starts.
+    """
+    groups: dict[np.dtype, list[Parameter]] = {}
+    seen: set[int] = set()
+    for p in params:
+        if id(p) not in seen:  # a parameter listed twice gets one place
+            seen.add(id(p))
+            groups.setdefault(p.grad.dtype, []).append(p)
+    flats = []
+    for dtype, group in groups.items():
+        flat = np.empty(sum(p.grad.size for p in group), dtype=dtype)
+        offset = 0
+        for p in group:
+            view = flat[offset : offset + p.grad.size].reshape(p.grad.shape)
+            view[...] = p.grad
+            p.grad = view
+            offset += view.size
+        flats.append(flat)
+    return flats
 
 
 class Module:

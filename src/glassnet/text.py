@@ -25,7 +25,7 @@ import numpy as np
 from glassnet._checks import as_rng, positive_int
 from glassnet.datasets.text import random_batch, sequential_windows
 from glassnet.losses import CrossEntropyLoss
-from glassnet.module import Module
+from glassnet.module import Module, pack_gradients
 from glassnet.optim import Adam, AdamW, Optimizer, WarmupCosineLR, clip_grad_norm
 
 __all__ = ["TextRecipe", "RECIPES", "train_steps", "validation_loss", "estimate_loss"]
@@ -183,6 +183,7 @@ def train_steps(
     )
     loss = CrossEntropyLoss()
     params = model.parameters()
+    grads = pack_gradients(params)  # one array per dtype: zeroed in one call
     log = StepLog()
     started = time.perf_counter()
     model.train()
@@ -207,8 +208,8 @@ def train_steps(
                 evaluate(step)
             x, y = random_batch(train_view, s.batch_size, rng)
             log.losses.append(loss(model(x), y))
-            for p in params:
-                p.grad.fill(0)
+            for g in grads:
+                g.fill(0)
             model.backward(loss.backward())
             if s.clip is not None:
                 clip_grad_norm(params, s.clip)

@@ -27,7 +27,7 @@ from glassnet.callbacks import Callback
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
 from glassnet.metrics import get as get_metric
-from glassnet.module import Module, Sequential
+from glassnet.module import Module, Sequential, pack_gradients
 from glassnet.optim.optimizer import Optimizer
 
 __all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
@@ -500,6 +500,7 @@ def fit(
         restore(resume_from, run, epochs)
     if comm is not None:
         comm.setup(model, n, bs)
+    grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce
     try:
         model.train()
         model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
@@ -530,17 +531,17 @@ def fit(
                 # a NaN or inf in the loss or a gradient would spread to every weight: that step is skipped
                 finite = math.isfinite(batch_loss)
                 if finite:
-                    for p in params:
-                        p.grad.fill(0)
+                    for g in grads:
+                        g.fill(0)
                     dout = loss.backward()
                     if comm is not None:
                         if share != 1.0:
                             dout *= share
                         model.backward(dout)
-                        comm.allreduce_gradients(params)  # the sum: the global batch's gradient
+                        comm.allreduce_gradients(grads)  # the sum: the global batch's gradient
                     else:
                         model.backward(dout)
-                    finite = all_finite(*(p.grad for p in params))
+                    finite = all_finite(*grads)
                     if finite:
                         for cb in step_callbacks:
                             cb.on_before_optimizer_step()
