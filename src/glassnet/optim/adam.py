@@ -55,6 +55,7 @@ class Adam(Optimizer):
         super().__init__(params, lr, defaults, checks)
         self.m: list[np.ndarray] = [np.zeros_like(p.data) for p in self.params]
         self.v: list[np.ndarray] = [np.zeros_like(p.data) for p in self.params]
+        self._scratch: list[np.ndarray | None] = [None] * len(self.params)  # work arrays, not state
 
     def _update(self, i: int, p: Parameter) -> None:
         group = self.group(i)
@@ -68,14 +69,22 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         t = self.steps
         m, v = self.m[i], self.v[i]
+        # every pass writes into m, v or one scratch array per parameter: on a large weight,
+        # fresh temporaries would cost as much as the arithmetic
+        tmp = self._scratch[i]
+        if tmp is None or tmp.shape != m.shape:
+            tmp = self._scratch[i] = np.empty_like(m)
         m *= beta1
-        m += (1 - beta1) * g
+        m += np.multiply(g, 1 - beta1, out=tmp)
         v *= beta2
-        v += (1 - beta2) * (g * g)
-        denom = np.sqrt(v)
+        np.multiply(g, g, out=tmp)
+        v += np.multiply(tmp, 1 - beta2, out=tmp)
+        denom = np.sqrt(v, out=tmp)
         denom /= math.sqrt(1 - beta2**t)
         denom += group["eps"]
-        p.data -= (group["lr"] / (1 - beta1**t)) * (m / denom)
+        step = np.divide(m, denom, out=tmp)
+        step *= group["lr"] / (1 - beta1**t)
+        p.data -= step
 
     def _state_lists(self) -> dict[str, list[Any]]:
         return {"m": self.m, "v": self.v}
