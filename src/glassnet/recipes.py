@@ -60,7 +60,7 @@ DEFAULTS: dict[tuple[str, str], Settings] = {
     ("digits", "mlp"): Settings(epochs=40, batch_size=32, optimizer="adam", lr=1e-3),
     ("digits", "cnn"): Settings(epochs=25, batch_size=32, optimizer="adam", lr=2e-3),
     ("fashion-mnist", "mlp"): Settings(epochs=20, batch_size=128, optimizer="adam", lr=1e-3),
-    ("fashion-mnist", "cnn"): Settings(epochs=20, batch_size=64, optimizer="adam", lr=1e-3),
+    ("fashion-mnist", "cnn"): Settings(epochs=15, batch_size=64, optimizer="adam", lr=1e-3),
     ("mnist", "mlp"): Settings(epochs=15, batch_size=128, optimizer="adam", lr=1e-3),
     ("mnist", "cnn"): Settings(epochs=5, batch_size=64, optimizer="adam", lr=1e-3),
     ("spirals", "mlp"): Settings(epochs=200, batch_size=32, optimizer="adam", lr=1e-2),
@@ -182,21 +182,26 @@ def _cnn(data: str, input_shape: tuple[int, ...], classes: int, rng: np.random.G
 
 
 def _fashion_cnn(c: int, h: int, w: int, classes: int, rng: np.random.Generator) -> Module:
-    """Two 3x3 convolutions on randomly flipped and shifted images (the augmentation runs in training only).
+    """Two 3x3 convolutions (16 then 64 channels) on randomly flipped and shifted images.
 
-    Every epoch sees each image mirrored or not and moved by up to 2 pixels,
-    so 20 epochs don't overfit the way they would on the fixed images. Pooling
-    comes before ReLU: max and ReLU commute (max(relu(a), relu(b)) = relu(max(a, b))),
-    so this is the same function with ReLU on a quarter of the values, and ReLU
-    may overwrite the pooled array, which nothing else reads.
+    The augmentation runs in training only: every epoch sees each image
+    mirrored or not and moved by up to 1 pixel, so 15 epochs don't overfit the
+    way they would on the fixed images (a shift of 2 pixels with dropout 0.3
+    regularised so much that the network underfit). The second convolution has
+    the most channels because it runs at 14x14, a quarter of the first one's
+    positions: 32 channels in the first cost half again the time of an epoch
+    for 0.2% of accuracy. Pooling comes before ReLU: max and ReLU commute
+    (max(relu(a), relu(b)) = relu(max(a, b))), so this is the same function with
+    ReLU on a quarter of the values, and ReLU may overwrite the pooled array,
+    which nothing else reads.
     """
     return Sequential(
-        RandomHorizontalFlip(0.5, rng=rng), RandomShift(2, rng=rng),
-        Conv2d(c, 32, 3, padding=1, rng=rng), MaxPool2d(2), ReLU(inplace=True), BatchNorm2d(32),
-        Conv2d(32, 32, 3, padding=1, rng=rng), MaxPool2d(2), ReLU(inplace=True), BatchNorm2d(32),
-        Flatten(), Dropout(0.3, rng=rng),
-        Linear(32 * (h // 4) * (w // 4), 128, init="he_uniform", rng=rng), ReLU(), Dropout(0.3, rng=rng),
-        Linear(128, classes, rng=rng),
+        RandomHorizontalFlip(0.5, rng=rng), RandomShift(1, rng=rng),
+        Conv2d(c, 16, 3, padding=1, rng=rng), MaxPool2d(2), ReLU(inplace=True), BatchNorm2d(16),
+        Conv2d(16, 64, 3, padding=1, rng=rng), MaxPool2d(2), ReLU(inplace=True), BatchNorm2d(64),
+        Flatten(), Dropout(0.2, rng=rng),
+        Linear(64 * (h // 4) * (w // 4), 256, init="he_uniform", rng=rng), ReLU(), Dropout(0.2, rng=rng),
+        Linear(256, classes, rng=rng),
     )  # fmt: skip
 
 
