@@ -393,3 +393,69 @@ def test_fit_with_packed_gradients_computes_the_same_step_as_by_hand():
         assert mine.grad.base is flat  # every gradient is a view into one array
         np.testing.assert_array_equal(mine.grad, ref.grad)
         np.testing.assert_array_equal(mine.data, ref.data)
+
+
+class _Counting(gn.Module):
+    """A layer of one's own: the identity, counting the samples of each forward call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append(len(x))
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def output_shape(self, input_shape):
+        return input_shape
+
+
+def _cnn():
+    return gn.Sequential(
+        gn.Conv2d(1, 4, 3, padding=1, rng=0, dtype=np.float64), gn.ReLU(), gn.MaxPool2d(2),
+        gn.BatchNorm2d(4, dtype=np.float64), gn.Flatten(), gn.Dropout(0.5, rng=1),
+        gn.Linear(4 * 4 * 4, 3, rng=2, dtype=np.float64),
+    )  # fmt: skip
+
+
+def test_predict_slices_a_batch_of_glassnet_layers_to_fit_in_cache(monkeypatch):
+    from glassnet import training
+
+    model, x = _cnn(), np.random.default_rng(0).normal(size=(50, 1, 8, 8))
+    whole = model.predict(x)  # 4 x 8 x 8 float64 values a sample: 2 MiB hold all 50
+    counting = _Counting()
+    counting.per_sample = True  # says its samples are independent: sliced with the rest
+    sliced_model = gn.Sequential(counting, *model.layers)
+    # the largest activation, 4 x 8 x 8 float64 = 2,048 bytes a sample: slices of 6 samples
+    monkeypatch.setattr(training, "PREDICT_SLICE_BYTES", 6 * 2048 + 100)
+    np.testing.assert_allclose(sliced_model.predict(x), whole, rtol=1e-12)
+    assert counting.calls == [6] * 8 + [2]
+    got = sliced_model.evaluate(x, np.arange(50) % 3, loss=gn.CrossEntropyLoss(), metrics=["accuracy"])
+    expected = model.evaluate(x, np.arange(50) % 3, loss=gn.CrossEntropyLoss(), metrics=["accuracy"], batch_size=50)
+    assert got["accuracy"] == expected["accuracy"] and got["loss"] == pytest.approx(expected["loss"], rel=1e-12)
+    counting.calls.clear()
+    sliced_model.predict(x, batch_size=4)  # never more than batch_size
+    assert max(counting.calls) == 4
+
+
+def test_predict_runs_a_layer_of_your_own_and_stateful_layers_in_whole_batches(monkeypatch):
+    from glassnet import training
+
+    monkeypatch.setattr(training, "PREDICT_SLICE_BYTES", 1)  # would slice to single samples
+    counting = _Counting()  # per_sample is False for a Module of one's own
+    model = gn.Sequential(counting, *_cnn().layers)
+    assert not model.samples_independent()
+    model.predict(np.zeros((20, 1, 8, 8)))
+    assert counting.calls == [20]
+    lstm = gn.Sequential(gn.LSTM(3, 4, rng=0), gn.Linear(4, 2, rng=1))
+    assert not lstm.samples_independent()  # its final state is the whole batch's
+    gpt = gn.models.gpt(vocab_size=10, context=8, n_layer=1, n_head=2, n_embd=8, rng=0)
+    assert gpt.samples_independent()
+    gpt.eval()
+    for m in gpt.modules():
+        if isinstance(m, gn.MultiHeadAttention):
+            m.use_cache(True)
+    assert not gpt.samples_independent()  # the generation cache holds the whole batch

@@ -75,6 +75,8 @@ class GPT(Module):
         (1, 3, 10)
     """
 
+    per_sample = True  # in eval mode, without a generation cache (see Module.samples_independent)
+
     casts_input = False  # token ids stay integers
 
     def __init__(

@@ -115,6 +115,9 @@ class Module:
     input_grad: bool = True  # whether backward must compute dx (see set_input_grad)
     casts_input: bool = True  # False for layers whose input is not cast (Embedding's integer ids)
     batch_statistics: bool = False  # True for layers (BatchNorm) that can't train on a batch of one sample
+    # True where, in eval mode, each sample's output depends on that sample alone: glassnet's
+    # layers say so (unless they carry state between calls); a layer of your own is not assumed to
+    per_sample: bool = False
 
     def __init__(self) -> None:
         self.training = True
@@ -196,6 +199,14 @@ class Module:
                 for i, item in enumerate(value):
                     if isinstance(item, Module):
                         yield f"{name}.{i}", item
+
+    def samples_independent(self) -> bool:
+        """Whether, in eval mode, each sample's output depends on that sample alone, here and in every child.
+
+        ``predict`` and ``evaluate`` then run a large batch through the model in
+        slices that stay in cache, with the same outputs.
+        """
+        return self.per_sample and all(child.samples_independent() for _, child in self.children())
 
     def modules(self) -> Iterator[Module]:
         """This module and every module below it, depth first."""
@@ -366,6 +377,8 @@ class Sequential(Module):
         >>> model.predict([[0.0, 1.0, 1.0]]).shape
         (1, 1)
     """
+
+    per_sample = True  # when every layer is (samples_independent asks them)
 
     def __init__(self, *layers: Module) -> None:
         super().__init__()

@@ -33,6 +33,11 @@ from glassnet.optim.optimizer import Optimizer
 __all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
 
 PREDICT_BATCH = 1024
+# In eval mode glassnet's layers map each sample on its own (Module.samples_independent), so
+# predict and evaluate may run a batch through the model in slices. A slice whose largest
+# activation takes at most this many bytes stays in cache from one layer to the next: the
+# benchmark's CNN predicts 1.8x as fast in slices of 40 images as in one pass of 1,000.
+PREDICT_SLICE_BYTES = 2 * 2**20
 
 
 class History:
@@ -121,22 +126,43 @@ def _check_batch_size(batch_size: Any) -> int | None:
     return None if batch_size is None else positive_int(batch_size, "batch_size")
 
 
+def _slice_size(model: Module, x: np.ndarray, batch_size: int) -> int:
+    """Samples per forward pass in eval mode: ``batch_size``, or fewer for a model whose samples are
+    independent and whose largest activation (between its top-level layers) would not fit in
+    PREDICT_SLICE_BYTES; a model with a layer of your own runs ``batch_size`` at a time."""
+    if batch_size == 1 or not model.samples_independent():
+        return batch_size
+    shape = (1, *x.shape[1:])
+    largest = math.prod(shape)
+    try:
+        for layer in model.layers if isinstance(model, Sequential) else [model]:
+            shape = layer.output_shape(shape)
+            largest = max(largest, math.prod(shape))
+    except (ValueError, TypeError):  # a shape the layers can't tell ahead: forward will say what is wrong
+        return batch_size
+    return max(1, min(batch_size, PREDICT_SLICE_BYTES // (largest * _model_dtype(model).itemsize)))
+
+
 def _batches(model: Module, x: np.ndarray, batch_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(start, stop, output) over ``x`` in eval mode; restores the model's mode."""
+    """(start, stop, output) over ``x`` in eval mode, in slices of at most ``batch_size``; restores the mode."""
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(x), batch_size):
-            stop = min(start + batch_size, len(x))
+        step = _slice_size(model, x, batch_size)
+        for start in range(0, len(x), step):
+            stop = min(start + step, len(x))
             yield start, stop, model.forward(x[start:stop])
     finally:
         model.train(was_training)
 
 
 def predict(model: Module, x: Any, batch_size: int | None = None) -> np.ndarray:
-    """The model's outputs for ``x``, in eval mode, ``batch_size`` samples at a time.
+    """The model's outputs for ``x``, in eval mode, at most ``batch_size`` samples at a time.
 
-    ``batch_size=None`` uses batches of 1024 to bound memory. ``x`` is a batch,
+    ``batch_size=None`` uses batches of 1024 to bound memory. A model of glassnet's
+    layers, whose samples are independent in eval mode, goes through in slices
+    whose largest activation fits in cache (``PREDICT_SLICE_BYTES``, 2 MiB): the
+    outputs of one pass (up to float rounding in the matrix products), sooner. ``x`` is a batch,
     (N, ...): one sample needs its batch axis, ``predict(x[None])[0]``; without
     it the ValueError says so (an array is never guessed to be one sample).
     """

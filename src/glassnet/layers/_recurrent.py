@@ -29,6 +29,9 @@ def sigmoid_inplace(a: np.ndarray) -> np.ndarray:
 class _Recurrent(Module):
     """Base class of RNN, LSTM and GRU (``gates`` weight blocks side by side); not a layer by itself."""
 
+    # not per_sample: the final state kept in ``state`` (and carried with stateful=True) is the
+    # whole batch's, so predict must not split the batch (see Module.samples_independent)
+
     gates = 1
 
     def __init__(

@@ -24,6 +24,8 @@ __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "S
 class _Elementwise(Module):
     """An activation: output shape equals input shape, no parameters."""
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     def __init__(self) -> None:
         super().__init__()
         self._cache: np.ndarray | None = None

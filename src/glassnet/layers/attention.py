@@ -78,6 +78,8 @@ class MultiHeadAttention(Module):
         (3, 5, 8)
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     def __init__(
         self,
         embed_dim: int,
@@ -117,6 +119,9 @@ class MultiHeadAttention(Module):
     def reset_cache(self) -> None:
         """Forget the cached keys and values (start a new sequence)."""
         self._kv = None
+
+    def samples_independent(self) -> bool:
+        return not self._caching  # a generation cache holds the whole batch's keys and values
 
     @property
     def cache_length(self) -> int:

@@ -57,6 +57,8 @@ class RandomShift(Module):
                  [1., 1.]]]])
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     stochastic = True
 
     def __init__(self, max_shift: int = 2, rng: np.random.Generator | int | None = None) -> None:
@@ -124,6 +126,8 @@ class RandomHorizontalFlip(Module):
         >>> gn.RandomHorizontalFlip(p=1.0)(np.array([[[[1.0, 2.0, 3.0]]]]))
         array([[[[3., 2., 1.]]]])
     """
+
+    per_sample = True  # in eval mode (see Module.samples_independent)
 
     stochastic = True
 

@@ -93,6 +93,8 @@ class Conv2d(Module):
         (2, 8, 5, 5)
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     def __init__(
         self,
         in_channels: int,

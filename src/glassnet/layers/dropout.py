@@ -40,6 +40,8 @@ class Dropout(Module):
         array([1., 1., 1.], dtype=float32)
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     stochastic = True
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:

@@ -66,6 +66,8 @@ class Embedding(Module):
         (1, 3, 3)
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     casts_input = False
 
     def __init__(

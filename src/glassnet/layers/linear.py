@@ -47,6 +47,8 @@ class Linear(Module):
         (4, 2)
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     def __init__(
         self,
         in_features: int,

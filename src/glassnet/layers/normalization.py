@@ -49,6 +49,8 @@ def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class _BatchNorm(Module):
     """The shared implementation; subclasses set the accepted input layouts."""
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     buffer_names = ("running_mean", "running_var")
     batch_statistics = True  # fit never hands it a one-sample batch (see glassnet.training.fit)
     _layouts: dict[int, str] = {}
@@ -284,6 +286,8 @@ class LayerNorm(Module):
         array([[-1.,  1.],
                [-1.,  1.]], dtype=float32)
     """
+
+    per_sample = True  # in eval mode (see Module.samples_independent)
 
     def __init__(
         self,

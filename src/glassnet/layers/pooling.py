@@ -122,6 +122,8 @@ def _spread(d: np.ndarray, axis: int, size: int, k: int, stride: int, dtype: np.
 class _Pool2d(Module):
     """Shared arguments, checks and shape rule of the 2-D pooling layers."""
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
         super().__init__()
         self.kernel_size = int_pair(kernel_size, "kernel_size")

@@ -30,6 +30,8 @@ class Flatten(Module):
         (2, 60)
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     def __init__(self) -> None:
         super().__init__()
         self._x_shape: tuple[int, ...] | None = None

@@ -38,6 +38,8 @@ class Residual(Module):
         (2, 3, 4)
     """
 
+    per_sample = True  # in eval mode (see Module.samples_independent)
+
     def __init__(self, module: Module | dict[str, Any]) -> None:
         super().__init__()
         if isinstance(module, dict):
