@@ -14,11 +14,13 @@ The tutorial's network, trained on its four rows:
 """
 
 from glassnet import datasets, init, models, testing
+from glassnet._version import __version__
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.checkpoint import ModelCheckpoint
 from glassnet.diagnostics import Diagnostics
 from glassnet.explain import explain
-from glassnet.io import load, register_layer
+from glassnet.history import History
+from glassnet.io import load
 from glassnet.layers import (
     ELU,
     GELU,
@@ -64,9 +66,7 @@ from glassnet.optim import (
     WarmupCosineLR,
     clip_grad_norm,
 )
-from glassnet.training import History
-
-__version__ = "0.1.0"
+from glassnet.registry import register_layer
 
 __all__ = [
     "Parameter",

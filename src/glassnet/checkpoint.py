@@ -35,9 +35,10 @@ from glassnet import io
 from glassnet._archive import open_archive, write_archive
 from glassnet._checks import positive_int, short
 from glassnet.callbacks import Callback
+from glassnet.history import History, TrainingRun
 from glassnet.module import Module
 from glassnet.optim.schedulers import LRScheduler
-from glassnet.training import History, TrainingRun
+from glassnet.registry import describe_architecture
 
 __all__ = ["ModelCheckpoint", "Checkpoint", "save_checkpoint", "read_checkpoint", "restore", "FORMAT", "VERSION"]
 
@@ -114,7 +115,7 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
     model, optimizer = run.model, run.optimizer
     arrays = {f"model/{name}": a for name, a in model.state_dict().items()}
     opt_state = optimizer.state_dict()
-    slots = optimizer._state_lists()
+    slots = optimizer.state_lists()
     for slot in slots:
         for i, value in enumerate(opt_state[slot]):
             if value is not None:
@@ -122,7 +123,7 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
     header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "architecture": io._architecture(model),
+        "architecture": describe_architecture(model),
         "optimizer": {
             "class": type(optimizer).__name__,
             "lr": float(opt_state["lr"]),
@@ -291,7 +292,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 def _is_model_file(path: str | os.PathLike[str]) -> bool:
     try:
-        with open_archive(path, json_name=io._JSON_ENTRY):
+        with open_archive(path, json_name=io.JSON_ENTRY):
             return True
     except ValueError:
         return False
@@ -312,7 +313,7 @@ def _set_rng(generator: np.random.Generator, state: Any, what: str, where: str) 
 
 def _restore_model(ck: Checkpoint, model: Module) -> None:
     where = ck.where
-    if ck.header["architecture"] != json.loads(json.dumps(io._architecture(model))):  # tuples as lists
+    if ck.header["architecture"] != json.loads(json.dumps(describe_architecture(model))):  # tuples as lists
         raise _bad(
             where,
             "the checkpoint was written for another model: its architecture "
@@ -339,7 +340,7 @@ def _restore_optimizer(ck: Checkpoint, optimizer: Any) -> None:
     where, saved = ck.where, ck.header["optimizer"]
     if saved["class"] != type(optimizer).__name__:
         raise _bad(where, f"the checkpoint holds {short(saved['class'])} state, but fit got {type(optimizer).__name__}")
-    slots = optimizer._state_lists()
+    slots = optimizer.state_lists()
     if saved["slots"] != {slot: len(values) for slot, values in slots.items()}:
         raise _bad(where, f"the optimizer's slots {short(saved['slots'])} do not match this optimizer's")
     state: dict[str, Any] = {"lr": saved["lr"], "steps": saved["steps"], "param_groups": saved["param_groups"]}
@@ -378,7 +379,7 @@ def _put_back(optimizer: Any, state: dict[str, Any], groups: list[dict[str, Any]
     for group, saved in zip(optimizer.param_groups, groups):
         group.update(saved)  # the settings, lr included
     optimizer.steps = state["steps"]
-    for slot, values in optimizer._state_lists().items():
+    for slot, values in optimizer.state_lists().items():
         values[:] = state[slot]
 
 

@@ -17,13 +17,14 @@ import time
 import types
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, short
 from glassnet.callbacks import Callback
+from glassnet.checkpoint import restore
+from glassnet.history import History, TrainingRun
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
 from glassnet.metrics import get as get_metric
@@ -40,54 +41,13 @@ PREDICT_BATCH = 1024
 PREDICT_SLICE_BYTES = 2 * 2**20
 
 
-class History:
-    """What ``fit`` returns: ``history[name]`` is the list of per-epoch values.
-
-    Names are "loss", each metric's name, and "val_" + those with validation data.
-    """
-
-    def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-
-@dataclass
-class TrainingRun:
-    """What ``fit`` shares with its callbacks as ``callback.run``: everything a checkpoint saves.
-
-    ``rng`` is fit's own generator (it shuffles, and seeded the stochastic
-    layers); ``epoch`` counts the epochs completed so far (an epoch that a
-    callback stopped part-way does not count).
-    """
-
-    model: Module
-    optimizer: Optimizer
-    rng: np.random.Generator
-    history: History
-    callbacks: list[Callback]
-    samples: int
-    batch_size: int
-    epoch: int = 0
-
-
 def _model_dtype(model: Module) -> np.dtype:
     for p in model.parameters():
         return p.data.dtype
     return np.dtype(np.float32)
 
 
-def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
+def check_x(model: Module, x: Any, name: str) -> np.ndarray:
     """``x`` checked and cast as calling the model casts it (see the dtype rule in glassnet.module)."""
     x = as_data(x, name)
     x = cast_data(x, model.input_dtype(x.dtype), name)
@@ -96,9 +56,9 @@ def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
 
 
 def _check_single_sample(model: Module, x: Any) -> np.ndarray:
-    """``_check_x``, with a hint when ``x`` is one sample without its batch axis."""
+    """``check_x``, with a hint when ``x`` is one sample without its batch axis."""
     try:
-        return _check_x(model, x, "x")
+        return check_x(model, x, "x")
     except ValueError as err:
         arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
         if arr.ndim == 0 or not np.issubdtype(arr.dtype, np.number):
@@ -113,7 +73,7 @@ def _check_single_sample(model: Module, x: Any) -> np.ndarray:
         ) from None
 
 
-def _check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
+def check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
     y = as_data(y, name)
     if len(y) != len(x):
         raise ValueError(f"x and {name} must have the same number of samples. Received: {len(x)} and {len(y)}")
@@ -259,8 +219,8 @@ def evaluate(
     Returns a dict such as ``{"loss": 0.31, "accuracy": 0.9}``; the loss is
     a mean over samples (or a sum, for SSELoss), like during ``fit``.
     """
-    x = _check_x(model, x, "x")
-    y = _check_y(x, y, "y", _model_dtype(model))
+    x = check_x(model, x, "x")
+    y = check_y(x, y, "y", _model_dtype(model))
     if loss is not None:
         _check_loss(loss)
     metric_list = _metric_list(metrics)
@@ -475,8 +435,8 @@ def fit(
         verbose = 0
         callbacks = [cb for cb in callbacks if not cb.rank_zero_only]
     dtype = _model_dtype(model)
-    x = _check_x(model, x, "x")
-    y = _check_y(x, y, "y", dtype)
+    x = check_x(model, x, "x")
+    y = check_y(x, y, "y", dtype)
     metric_list = _metric_list(metrics)
     val: tuple[np.ndarray, np.ndarray] | None = None
     if validation_data is not None:
@@ -484,8 +444,8 @@ def fit(
             raise TypeError(
                 f"validation_data must be a pair (x_val, y_val). Received: validation_data={short(validation_data)}"
             )
-        xv = _check_x(model, validation_data[0], "validation_data[0]")
-        val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", dtype))
+        xv = check_x(model, validation_data[0], "validation_data[0]")
+        val = (xv, check_y(xv, validation_data[1], "validation_data[1]", dtype))
 
     rng = as_rng(seed)
     for m in model.modules():
@@ -521,8 +481,6 @@ def fit(
         cb.run = run
         cb.on_train_begin()
     if resume_from is not None:
-        from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
-
         restore(resume_from, run, epochs)
     if comm is not None:
         comm.setup(model, n, bs)

@@ -23,7 +23,7 @@ def init_name(init: Any, default: str) -> str:
     if isinstance(init, str):
         return init
     name = getattr(init, "__name__", None)
-    return name if name in initializers._BY_NAME else default
+    return name if name in initializers.BY_NAME else default
 
 
 def missing_cache(layer: Any) -> RuntimeError:

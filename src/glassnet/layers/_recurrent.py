@@ -26,7 +26,7 @@ def sigmoid_inplace(a: np.ndarray) -> np.ndarray:
     return a
 
 
-class _Recurrent(Module):
+class RecurrentBase(Module):
     """Base class of RNN, LSTM and GRU (``gates`` weight blocks side by side); not a layer by itself."""
 
     # not per_sample: the final state kept in ``state`` (and carried with stateful=True) is the

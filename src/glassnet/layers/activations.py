@@ -17,6 +17,7 @@ from glassnet._checks import real, short
 from glassnet.layers._base import missing_cache
 from glassnet.layers._erf import erf, erfc, normal_cdf  # noqa: F401  (erf and erfc: public here too)
 from glassnet.module import Module
+from glassnet.registry import register_layer
 
 __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax"]
 
@@ -42,6 +43,7 @@ class _Elementwise(Module):
         return tuple(input_shape)
 
 
+@register_layer
 class Identity(_Elementwise):
     """``y = x``. Backward: ``dx = dy``.
 
@@ -60,6 +62,7 @@ class Identity(_Elementwise):
         return dy
 
 
+@register_layer
 class Sigmoid(_Elementwise):
     """Logistic function ``y = 1 / (1 + exp(-x))``, the tutorial's activation.
 
@@ -89,6 +92,7 @@ class Sigmoid(_Elementwise):
         return dy * y * (1 - y)
 
 
+@register_layer
 class Tanh(_Elementwise):
     """Hyperbolic tangent ``y = tanh(x)``.
 
@@ -111,6 +115,7 @@ class Tanh(_Elementwise):
         return dy * (1 - y * y)
 
 
+@register_layer
 class ReLU(_Elementwise):
     """Rectified linear unit ``y = max(x, 0)``.
 
@@ -152,6 +157,7 @@ class ReLU(_Elementwise):
         return {"inplace": True} if self.inplace else {}
 
 
+@register_layer
 class LeakyReLU(_Elementwise):
     """``y = x`` where x > 0, else ``negative_slope * x``.
 
@@ -184,6 +190,7 @@ class LeakyReLU(_Elementwise):
         return {"negative_slope": self.negative_slope}
 
 
+@register_layer
 class ELU(_Elementwise):
     """Exponential linear unit: ``y = x`` where x > 0, else ``alpha * (exp(x) - 1)``.
 
@@ -248,6 +255,7 @@ def erf_float32(x: np.ndarray) -> np.ndarray:
     return np.copysign(poly, x, out=poly)
 
 
+@register_layer
 class GELU(_Elementwise):
     """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
 
@@ -310,6 +318,7 @@ class GELU(_Elementwise):
         return {"approximate": self.approximate}
 
 
+@register_layer
 class Softmax(_Elementwise):
     """``y = exp(x) / sum(exp(x), axis)``, computed as exp(x - max) for stability.
 

@@ -24,6 +24,7 @@ from glassnet._checks import as_rng, check_dtype, positive_int, short
 from glassnet.layers._base import missing_cache
 from glassnet.layers.linear import Linear
 from glassnet.module import Module
+from glassnet.registry import register_layer
 
 __all__ = ["MultiHeadAttention"]
 
@@ -36,6 +37,7 @@ def softmax_last(s: np.ndarray) -> np.ndarray:
     return s
 
 
+@register_layer
 class MultiHeadAttention(Module):
     """Self-attention with ``num_heads`` heads: ``y = out_proj(concat_h softmax(q_h k_h.T / sqrt(hd)) v_h)``.
 

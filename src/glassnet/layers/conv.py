@@ -11,6 +11,7 @@ from glassnet import init as initializers
 from glassnet._checks import check_dtype, int_pair, positive_int, strict_bool
 from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
+from glassnet.registry import register_layer
 
 __all__ = ["Conv2d"]
 
@@ -36,6 +37,7 @@ class _Geometry(NamedTuple):
     G: int  # columns per output row on the grid the product computes (G >= Wo)
 
 
+@register_layer
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as in PyTorch) over NCHW images.
 

@@ -9,6 +9,7 @@ import numpy as np
 from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
 from glassnet.layers._base import drawn_array, missing_cache
 from glassnet.module import Module, Parameter
+from glassnet.registry import register_layer
 
 __all__ = ["Embedding", "check_ids"]
 
@@ -35,6 +36,7 @@ def check_ids(ids: Any, num_embeddings: int, name: str = "ids") -> np.ndarray:
     return ids
 
 
+@register_layer
 class Embedding(Module):
     """A table of ``num_embeddings`` learned vectors: ``y[n, t] = W[ids[n, t]]``.
 

@@ -10,10 +10,12 @@ from glassnet import init as initializers
 from glassnet._checks import check_dtype, positive_int, strict_bool
 from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
+from glassnet.registry import register_layer
 
 __all__ = ["Linear"]
 
 
+@register_layer
 class Linear(Module):
     """Affine map ``y = x @ W + b``, the tutorial's ``np.dot(self.input, self.weights1)``.
 

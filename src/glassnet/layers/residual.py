@@ -8,10 +8,12 @@ import numpy as np
 
 from glassnet._checks import short
 from glassnet.module import Module
+from glassnet.registry import build_architecture, describe_architecture, register_layer
 
 __all__ = ["Residual"]
 
 
+@register_layer
 class Residual(Module):
     """``y = x + module(x)``: a skip connection around any module of matching shape.
 
@@ -39,12 +41,11 @@ class Residual(Module):
     """
 
     per_sample = True  # in eval mode (see Module.samples_independent)
+    config_modules = ("module",)  # build_architecture builds this key of the config (glassnet.registry)
 
     def __init__(self, module: Module | dict[str, Any]) -> None:
         super().__init__()
         if isinstance(module, dict):
-            from glassnet.io import build_architecture  # io imports the layers: import it when needed
-
             module = build_architecture(module)
         if not isinstance(module, Module):
             raise TypeError(f"module must be a glassnet Module. Received: module={short(module)}")
@@ -82,8 +83,6 @@ class Residual(Module):
         self.module.set_input_grad(flag)
 
     def get_config(self) -> dict[str, Any]:
-        from glassnet.io import describe_architecture
-
         return {"module": describe_architecture(self.module)}
 
     def extra_repr(self) -> str:

@@ -86,5 +86,5 @@ class Adam(Optimizer):
         step *= group["lr"] / (1 - beta1**t)
         p.data -= step
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    def state_lists(self) -> dict[str, list[Any]]:
         return {"m": self.m, "v": self.v}

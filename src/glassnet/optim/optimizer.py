@@ -117,7 +117,7 @@ class Optimizer:
     def _update(self, i: int, p: Parameter) -> None:
         raise NotImplementedError
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    def state_lists(self) -> dict[str, list[Any]]:
         """Per-parameter state, by name; subclasses list theirs."""
         return {}
 
@@ -136,7 +136,7 @@ class Optimizer:
             groups.append({**settings, "params": list(range(start, start + n))})
             start += n
         state["param_groups"] = groups
-        for name, values in self._state_lists().items():
+        for name, values in self.state_lists().items():
             state[name] = [None if v is None else v.copy() for v in values]
         return state
 
@@ -162,7 +162,7 @@ class Optimizer:
         else:
             self.lr = positive_float(state["lr"], "lr")
         self.steps = int(state["steps"])
-        for name, values in self._state_lists().items():
+        for name, values in self.state_lists().items():
             loaded = state[name]
             if len(loaded) != len(values):
                 raise ValueError(

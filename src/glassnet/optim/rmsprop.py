@@ -80,5 +80,5 @@ class RMSprop(Optimizer):
             d = b
         p.data -= group["lr"] * d
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    def state_lists(self) -> dict[str, list[Any]]:
         return {"square_avg": self.square_avg, "velocity": self.velocity}

@@ -74,5 +74,5 @@ class SGD(Optimizer):
             g = g + momentum * b if group["nesterov"] else b
         p.data -= group["lr"] * g
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    def state_lists(self) -> dict[str, list[Any]]:
         return {"velocity": self.velocity}

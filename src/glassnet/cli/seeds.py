@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from glassnet.datasets import tutorial
-from glassnet.demo import tutorial_network
 from glassnet.losses import SSELoss
-from glassnet.module import Sequential
+from glassnet.models.tutorial import tutorial_network, tutorial_weights
 from glassnet.optim import SGD
 
 __all__ = ["SeedResult", "run_seed", "run_seeds", "tutorial_weights", "summarise"]
@@ -37,25 +36,10 @@ class SeedResult:
     converged: bool  # rounded predictions equal y
 
 
-def tutorial_weights(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The tutorial's initial weights for ``np.random.seed(seed)``: ``rand(3, 4)``, then ``rand(4, 1)``."""
-    stream = np.random.RandomState(seed)  # the generator np.random.seed(seed) seeds
-    return stream.rand(3, 4), stream.rand(4, 1)
-
-
-def _network(seed: int, tutorial_rng: bool) -> Sequential:
-    model = tutorial_network(seed)
-    if tutorial_rng:
-        w1, w2 = tutorial_weights(seed)
-        model.layers[0].weight.data[...] = w1  # type: ignore[attr-defined]
-        model.layers[2].weight.data[...] = w2  # type: ignore[attr-defined]
-    return model
-
-
 def run_seed(seed: int, iterations: int = 1500, lr: float = 1.0, tutorial_rng: bool = False) -> SeedResult:
     """Train the tutorial's network from ``seed`` by hand, every step visible (the same numbers as ``fit``)."""
     x, y = tutorial()
-    model = _network(seed, tutorial_rng)
+    model = tutorial_network(seed, tutorial_rng=tutorial_rng)
     loss, opt = SSELoss(), SGD(model.parameters(), lr=lr)
     model.train()
     model.set_input_grad(False)  # nothing reads dL/dx of the first layer
@@ -123,9 +107,9 @@ def summarise(results: Sequence[SeedResult]) -> list[str]:
 
 def plot(results: Sequence[SeedResult], path: str, title: str) -> None:
     """Histograms of the final SSE (log bins) and of each row's prediction, as a PNG (needs matplotlib)."""
-    from glassnet.plot import _pyplot
+    from glassnet.plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     losses = np.array([r.loss for r in results])
     preds = np.array([r.predictions for r in results])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)

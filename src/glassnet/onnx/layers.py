@@ -1,4 +1,4 @@
-"""ONNX converters for glassnet's feed-forward layers (see glassnet.onnx for the registry and the mapping)."""
+"""ONNX converters for glassnet's feed-forward layers (see glassnet.onnx.graph for the registry and the mapping)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from glassnet.layers import (
 )
 from glassnet.layers.augment import RandomHorizontalFlip, RandomShift
 from glassnet.module import Module, Sequential
-from glassnet.onnx import Converter, Graph, register_converter
+from glassnet.onnx.graph import Converter, Graph, register_converter
 
 
 @register_converter(Sequential)

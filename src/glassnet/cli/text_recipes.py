@@ -84,7 +84,7 @@ RECIPES: dict[str, TextRecipe] = {
 
 def _char_rnn(cell: str) -> Callable[[int, int, int], Module]:
     def build(vocab_size: int, context: int, seed: int) -> Module:
-        from glassnet.char_rnn import CharRNN
+        from glassnet.models.char_rnn import CharRNN
 
         return CharRNN(vocab_size, embedding_dim=64, hidden_size=256, cell=cell, rng=seed)
 

@@ -8,38 +8,56 @@ A 3 → 4 → 1 network with sigmoid activations and no biases, weights uniform 
     weights2 += d_weights2
 
 is SGD with lr = 1 on the SSE gradient dL/dŷ = 2 (ŷ - y): the same numbers.
+``--seeds N`` trains it from N seeds instead (glassnet.cli.seeds).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from glassnet.cli.args import integer, non_negative_int, positive_float, positive_int
+from glassnet.cli.common import prepare_folder
 from glassnet.datasets import tutorial
-from glassnet.layers import Linear, Sigmoid
 from glassnet.losses import SSELoss
+from glassnet.models.tutorial import DEFAULT_SEED, tutorial_network
 from glassnet.module import Sequential
 from glassnet.optim import SGD
 
-DEFAULT_SEED = 1
 
-
-def tutorial_network(seed: int | np.random.Generator | None = DEFAULT_SEED, dtype: type = np.float64) -> Sequential:
-    """The tutorial's 3 → 4 sigmoid → 1 sigmoid network, no biases, weights U[0, 1).
-
-    Both weight matrices are drawn from one generator, first (3, 4) then (4, 1),
-    as the tutorial's two ``np.random.rand`` calls.
-    """
-    rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
-    return Sequential(
-        Linear(3, 4, bias=False, init="uniform", rng=rng, dtype=dtype),
-        Sigmoid(),
-        Linear(4, 1, bias=False, init="uniform", rng=rng, dtype=dtype),
-        Sigmoid(),
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=integer, default=1, help="seed of the initial weights (default 1)")
+    p.add_argument(
+        "--iterations", type=non_negative_int, default=1500, help="gradient-descent iterations (default 1500)"
     )
+    p.add_argument("--lr", type=positive_float, default=1.0, help="learning rate (default 1.0, the tutorial's)")
+    p.add_argument("--out", default=".", help="folder for the loss-curve PNG, created if missing (default: .)")
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="train from seeds 0..N-1 across processes instead",
+    )
+    p.add_argument(
+        "--tutorial-rng",
+        action="store_true",
+        help="draw the weights as the tutorial does: np.random.seed(s); np.random.rand(3, 4); np.random.rand(4, 1)",
+    )
+    p.add_argument("--workers", type=positive_int, default=None, help="processes for --seeds (default: one per core)")
+
+
+def run(args: argparse.Namespace) -> int:
+    prepare_folder(args.out, "--out")
+    if args.seeds is not None:
+        from glassnet.cli.seeds import main as seeds_main
+
+        return seeds_main(args.seeds, args.iterations, args.lr, args.tutorial_rng, args.out, args.workers)
+    return main(seed=args.seed, iterations=args.iterations, lr=args.lr, out=args.out, tutorial_rng=args.tutorial_rng)
 
 
 @dataclass
@@ -49,17 +67,15 @@ class DemoResult:
     predictions: np.ndarray
 
 
-def run(seed: int = DEFAULT_SEED, iterations: int = 1500, lr: float = 1.0, tutorial_rng: bool = False) -> DemoResult:
+def train_tutorial(
+    seed: int = DEFAULT_SEED, iterations: int = 1500, lr: float = 1.0, tutorial_rng: bool = False
+) -> DemoResult:
     """Train the tutorial network and return the model, the SSE per iteration and the predictions.
 
     ``tutorial_rng``: draw the weights as the tutorial, ``np.random.seed(seed); np.random.rand``.
     """
     x, y = tutorial()
-    model = tutorial_network(seed)
-    if tutorial_rng:
-        from glassnet.seeds import tutorial_weights
-
-        model.layers[0].weight.data[...], model.layers[2].weight.data[...] = tutorial_weights(seed)  # type: ignore[attr-defined]
+    model = tutorial_network(seed, tutorial_rng=tutorial_rng)
     history = model.fit(x, y, loss=SSELoss(), optimizer=SGD(model.parameters(), lr=lr), epochs=iterations, verbose=0)
     return DemoResult(model, history.history.get("loss", []), model.predict(x))
 
@@ -97,7 +113,7 @@ def main(
     x, y = tutorial()
     steps = f"{iterations:,} iteration" + ("" if iterations == 1 else "s")
     print(f"glassnet demo: the tutorial's 3-4-1 sigmoid network, seed {seed}, {steps}, lr {lr}")
-    result = run(seed, iterations, lr, tutorial_rng)
+    result = train_tutorial(seed, iterations, lr, tutorial_rng)
     losses = result.losses
     marks = sorted({i for i in (0, 1, 10, 100, 500, 1000, iterations - 1) if 0 <= i < iterations})
     for i in marks:

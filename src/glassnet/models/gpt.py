@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_float, positive_int, short
-from glassnet.char_rnn import CharRNN  # the recurrent language model (char-rnn), in a file of its own
-from glassnet.io import register_layer
+from glassnet._checks import as_rng, check_dtype, positive_int, short
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
 from glassnet.layers._base import loading, missing_cache
 from glassnet.layers.embedding import check_ids
+from glassnet.models.sampling import generation_args, sample
 from glassnet.module import Module, Sequential
+from glassnet.registry import register_layer
 
-__all__ = ["GPT", "gpt", "gpt_param_groups", "CharRNN"]
+__all__ = ["GPT", "gpt", "gpt_param_groups"]
 
 
 def _block(d: int, h: int, bias: bool, rng: np.random.Generator, dtype: np.dtype) -> list[Module]:
@@ -41,6 +41,7 @@ def _block(d: int, h: int, bias: bool, rng: np.random.Generator, dtype: np.dtype
     return [attn, mlp]
 
 
+@register_layer  # so that glassnet.load can rebuild a saved GPT
 class GPT(Module):
     """A decoder-only transformer language model (GPT-2's layout, nanoGPT's code).
 
@@ -225,7 +226,7 @@ class GPT(Module):
             window = ids[:, -self.context :]
             logits = self.forward(window)[:, -1]
             for i in range(length):
-                token = _sample(logits, temperature, top_k, gen)
+                token = sample(logits, temperature, top_k, gen)
                 out[:, i] = token
                 window = np.concatenate((window, token[:, None]), axis=1)
                 if self._offset >= self.context:  # the cache is full: restart it from the recent half
@@ -249,43 +250,6 @@ class GPT(Module):
             "bias": self.bias,
             "dtype": self.dtype.name,
         }
-
-
-def generation_args(
-    ids: Any, length: Any, temperature: Any, top_k: Any, vocab_size: int
-) -> tuple[np.ndarray, int, float, int | None]:
-    """``generate``'s arguments checked: (N, T) ids in range, a count, a positive temperature, top_k <= the vocabulary."""
-    ids = np.asarray(ids)
-    if ids.ndim != 2 or ids.shape[1] == 0:
-        raise ValueError(f"ids must be a non-empty (N, T) array of token ids. Received: shape {ids.shape}")
-    check_ids(ids, vocab_size, "ids")
-    length = positive_int(length, "length", allow_zero=True)
-    temperature = positive_float(temperature, "temperature")
-    if top_k is not None:
-        top_k = min(positive_int(top_k, "top_k"), vocab_size)
-    return ids, length, temperature, top_k
-
-
-def _sample(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> np.ndarray:
-    """One token per row from softmax(logits / temperature), restricted to the top_k largest."""
-    z = logits.astype(np.float64) / temperature
-    if top_k is not None and top_k < z.shape[1]:
-        kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
-        z = np.where(z < kth, -np.inf, z)
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    cdf = np.cumsum(p, axis=1)
-    u = rng.random(len(z))[:, None] * cdf[:, -1:]
-    return np.minimum((cdf <= u).sum(axis=1), z.shape[1] - 1).astype(np.int64)
-
-
-try:
-    register_layer(GPT)  # so that glassnet.load can rebuild a saved GPT
-except ValueError:
-    # this file imported a second time under another module object (doctest
-    # collection does that): the registry keeps the class of the first import
-    if f"{__name__}" not in ("glassnet.models", "models") and __name__ != "__main__":
-        raise
 
 
 def gpt(

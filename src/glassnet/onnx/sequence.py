@@ -1,4 +1,4 @@
-"""ONNX converters for the sequence layers (see glassnet.onnx for the registry and the rest).
+"""ONNX converters for the sequence layers (see glassnet.onnx.graph for the registry and the rest).
 
 How each maps, with x batch first (N, T, F) as in glassnet:
 
@@ -28,9 +28,9 @@ import math
 import numpy as np
 
 from glassnet.layers import GRU, LSTM, RNN, Embedding, LayerNorm, MultiHeadAttention, Residual
-from glassnet.layers._recurrent import _Recurrent
+from glassnet.layers._recurrent import RecurrentBase
 from glassnet.models import GPT
-from glassnet.onnx import Graph, register_converter
+from glassnet.onnx.graph import Graph, register_converter
 
 # the (start, stop) blocks of each gate in glassnet's (PyTorch's) order, listed in ONNX's order
 _LSTM_ORDER = (0, 3, 1, 2)  # i, f, g, o  ->  i, o, f, c(=g)
@@ -92,7 +92,9 @@ def _gates(w: np.ndarray, order: tuple[int, ...], hidden: int) -> np.ndarray:
     return np.concatenate([w[..., g * hidden : (g + 1) * hidden] for g in order], axis=-1)
 
 
-def _recurrent(graph: Graph, layer: _Recurrent, x: str, op: str, order: tuple[int, ...], **attributes: object) -> str:
+def _recurrent(
+    graph: Graph, layer: RecurrentBase, x: str, op: str, order: tuple[int, ...], **attributes: object
+) -> str:
     if layer.initial_state is not None:
         raise ValueError(
             f"cannot export {type(layer).__name__} (at {graph.path}) with an initial_state: "

@@ -27,7 +27,7 @@ How each layer maps (the layer's forward math is in its own docstring):
     Flatten     Flatten(axis=1)
     Dropout, RandomShift, RandomHorizontalFlip, Identity   Identity (the first three are the identity in eval mode)
     Sequential  its layers in order
-    Embedding, LayerNorm, Residual, MultiHeadAttention, RNN, LSTM, GRU, GPT: see glassnet/_onnx_sequence.py
+    Embedding, LayerNorm, Residual, MultiHeadAttention, RNN, LSTM, GRU, GPT: see glassnet/onnx/sequence.py
 
 Models that take sequences also get a dynamic time axis "T" (``dynamic_time``),
 and those that start with an Embedding take int64 token ids.
@@ -40,111 +40,32 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from glassnet._checks import short
+# glassnet's converters, registered as these two files are imported: feed-forward layers, then sequence layers
+import glassnet.onnx.layers
+import glassnet.onnx.sequence  # noqa: F401
 from glassnet._files import atomic_write
 from glassnet.module import Module, Sequential
+from glassnet.onnx.graph import (
+    BATCH_AXIS,
+    INPUT_NAME,
+    IR_VERSION,
+    OPSET,
+    OUTPUT_NAME,
+    TIME_AXIS,
+    Converter,
+    Graph,
+    converters,
+    register_converter,
+)
 
-__all__ = ["export", "to_onnx", "register_converter", "converters", "Graph", "OPSET", "IR_VERSION"]
-
-OPSET = 17
-IR_VERSION = 8
-INPUT_NAME = "input"
-OUTPUT_NAME = "output"
-BATCH_AXIS = "N"
-TIME_AXIS = "T"
-
-Converter = Callable[["Graph", Any, str, tuple[int, ...]], str]
-_CONVERTERS: dict[type[Module], Converter] = {}
-
-
-def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:
-        raise ImportError('ONNX export needs the onnx package: pip install "glassnet[onnx]"') from None
-    return onnx
+__all__ = ["export", "to_onnx", "register_converter", "converters", "Converter", "Graph", "OPSET", "IR_VERSION"]
 
 
-def register_converter(cls: type[Module]) -> Callable[[Converter], Converter]:
-    """Decorator: make ``fn(graph, layer, x, shape) -> output name`` the converter of layer class ``cls``.
-
-    ``shape`` is the input's shape with a batch of 1; ``layer.output_shape(shape)``
-    gives the output's. Registering a class a second time replaces its converter.
-    """
-    if not (isinstance(cls, type) and issubclass(cls, Module)):
-        raise TypeError(f"register_converter expects a glassnet Module class. Received: cls={short(cls)}")
-
-    def add(fn: Converter) -> Converter:
-        _CONVERTERS[cls] = fn
-        return fn
-
-    return add
-
-
-def converters() -> dict[str, Converter]:
-    """The registered converters, by layer class name."""
-    return {cls.__name__: fn for cls, fn in _CONVERTERS.items()}
-
-
-class Graph:
-    """An ONNX graph under construction: nodes and float32 initializers, with unique names."""
-
-    def __init__(self) -> None:
-        self.onnx = _onnx()
-        self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
-        self._counts: dict[str, int] = {}
-        self.path = "model"  # where in the model the layer being converted sits, for errors
-
-    def name(self, hint: str) -> str:
-        """A fresh tensor or node name starting with ``hint``."""
-        n = self._counts.get(hint, 0)
-        self._counts[hint] = n + 1
-        return f"{hint}_{n}"
-
-    def constant(self, value: Any, hint: str) -> str:
-        """Add ``value`` as a float32 initializer; returns its name."""
-        array = np.ascontiguousarray(value, dtype=np.float32)
-        name = self.name(hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(array, name=name))
-        return name
-
-    def int_constant(self, value: Any, hint: str) -> str:
-        """Add ``value`` as an int64 initializer (shapes, indices, axes); returns its name."""
-        array = np.asarray(value, dtype=np.int64)
-        name = self.name(hint)
-        self.initializers.append(self.onnx.numpy_helper.from_array(array, name=name))
-        return name
-
-    def node(self, op: str, inputs: Sequence[str], **attributes: Any) -> str:
-        """Add one node of type ``op``; returns the name of its (single) output."""
-        out = self.name(op.lower())
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [out], name=self.name(op), **attributes))
-        return out
-
-    def convert(self, layer: Module, x: str, shape: tuple[int, ...], where: str = "") -> str:
-        """Add ``layer``'s nodes reading ``x``; ``where`` names its place below the current one."""
-        outer = self.path
-        self.path = f"{outer}.{where}" if where else outer
-        try:
-            fn = _CONVERTERS.get(type(layer))
-            if fn is None:
-                known = ", ".join(sorted(converters()))
-                raise ValueError(
-                    f"cannot export {type(layer).__name__} (at {self.path}) to ONNX: there is no converter for it. "
-                    f"Layers that export: {known}. Add one with glassnet.onnx.register_converter({type(layer).__name__})"
-                )
-            return fn(self, layer, x, shape)
-        finally:
-            self.path = outer
-
-
-# -- the model ------------------------------------------------------------------
 def _input_shape(model: Module, input_shape: Sequence[int] | None) -> tuple[int, ...]:
     if input_shape is None:
         recorded = (getattr(model, "metadata", None) or {}).get("input_shape")
@@ -175,9 +96,9 @@ def _takes_ids(model: Module) -> bool:
 
 def _is_sequence_model(model: Module) -> bool:
     from glassnet.layers import MultiHeadAttention
-    from glassnet.layers._recurrent import _Recurrent
+    from glassnet.layers._recurrent import RecurrentBase
 
-    return _takes_ids(model) or isinstance(_first_layer(model), (_Recurrent, MultiHeadAttention))
+    return _takes_ids(model) or isinstance(_first_layer(model), (RecurrentBase, MultiHeadAttention))
 
 
 def to_onnx(model: Module, input_shape: Sequence[int] | None = None, dynamic_time: bool | None = None) -> Any:
@@ -222,7 +143,7 @@ def to_onnx(model: Module, input_shape: Sequence[int] | None = None, dynamic_tim
         [onnx.helper.make_tensor_value_info(OUTPUT_NAME, float32, out_dims)],
         initializer=graph.initializers,
     )
-    from glassnet import __version__
+    from glassnet._version import __version__
 
     proto = onnx.helper.make_model(
         g,
@@ -276,7 +197,3 @@ def export(
     proto = to_onnx(model, input_shape, dynamic_time)
     atomic_write(path, proto.SerializeToString())
     return proto
-
-
-# the converters register themselves on import: feed-forward layers, then sequence layers
-from glassnet import _onnx_layers, _onnx_sequence  # noqa: E402, F401

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from glassnet.callbacks import Callback
-from glassnet.recipes import PIXEL_MAX
+from glassnet.cli.recipes import PIXEL_MAX
 
 __all__ = ["RunInfo", "read_run_info", "StopOnInterrupt", "interruptible"]
 

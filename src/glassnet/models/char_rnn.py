@@ -14,18 +14,20 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_int, short
-from glassnet.io import register_layer
 from glassnet.layers._base import loading
 from glassnet.layers.embedding import Embedding
 from glassnet.layers.linear import Linear
 from glassnet.layers.recurrent import GRU, LSTM, RNN
+from glassnet.models.sampling import generation_args, sample
 from glassnet.module import Sequential
+from glassnet.registry import register_layer
 
 __all__ = ["CharRNN"]
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
+@register_layer  # so that glassnet.load can rebuild a saved CharRNN
 class CharRNN(Sequential):
     """``Sequential(Embedding(V, E), CELL(E, H), Linear(H, V))``: token ids (N, T) -> next-token logits (N, T, V).
 
@@ -49,7 +51,7 @@ class CharRNN(Sequential):
 
     Example:
         >>> import numpy as np, glassnet as gn
-        >>> from glassnet.char_rnn import CharRNN
+        >>> from glassnet.models import CharRNN
         >>> model = CharRNN(10, embedding_dim=4, hidden_size=8, rng=0)
         >>> model(np.array([[1, 2, 3]])).shape
         (1, 3, 10)
@@ -105,8 +107,6 @@ class CharRNN(Sequential):
         Returns:
             int64 ids (N, length), the new tokens only.
         """
-        from glassnet.models import _sample, generation_args  # the GPT's: one rule for every language model
-
         ids, length, temperature, top_k = generation_args(ids, length, temperature, top_k, self.vocab_size)
         gen = as_rng(rng)
         was_training = self.training
@@ -117,7 +117,7 @@ class CharRNN(Sequential):
         try:
             logits = self.forward(ids)[:, -1]
             for i in range(length):
-                token = _sample(logits, temperature, top_k, gen)
+                token = sample(logits, temperature, top_k, gen)
                 out[:, i] = token
                 logits = self.forward(token[:, None])[:, -1]
         finally:
@@ -136,12 +136,3 @@ class CharRNN(Sequential):
 
     def __repr__(self) -> str:
         return f"CharRNN({self.extra_repr()})"
-
-
-try:
-    register_layer(CharRNN)  # so that glassnet.load can rebuild a saved CharRNN
-except ValueError:
-    # this file imported a second time under another module object (doctest collection
-    # does that): the registry keeps the class of the first import
-    if __name__ not in ("glassnet.char_rnn", "char_rnn") and __name__ != "__main__":
-        raise
