@@ -13,8 +13,7 @@ The tutorial's network, trained on its four rows:
     [0.0, 1.0, 1.0, 0.0]
 """
 
-from glassnet import datasets, init, models, testing
-from glassnet._version import __version__
+from glassnet import _version, datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.checkpoint import ModelCheckpoint
 from glassnet.diagnostics import Diagnostics
@@ -67,6 +66,8 @@ from glassnet.optim import (
     clip_grad_norm,
 )
 from glassnet.registry import register_layer
+
+__version__ = _version.VERSION
 
 __all__ = [
     "Parameter",

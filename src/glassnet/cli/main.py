@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from glassnet._version import __version__
+from glassnet._version import VERSION
 from glassnet.cli.errors import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, USER_ERRORS
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -78,7 +78,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="glassnet", description="Neural networks from scratch in NumPy.")
-    parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
+    parser.add_argument("--version", action="version", version=f"glassnet {VERSION}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_text, _ in SUBCOMMANDS:

@@ -143,14 +143,14 @@ def to_onnx(model: Module, input_shape: Sequence[int] | None = None, dynamic_tim
         [onnx.helper.make_tensor_value_info(OUTPUT_NAME, float32, out_dims)],
         initializer=graph.initializers,
     )
-    from glassnet._version import __version__
+    from glassnet._version import VERSION
 
     proto = onnx.helper.make_model(
         g,
         opset_imports=[onnx.helper.make_opsetid("", OPSET)],
         ir_version=IR_VERSION,
         producer_name="glassnet",
-        producer_version=__version__,
+        producer_version=VERSION,
     )
     metadata = getattr(model, "metadata", None) or {}
     for key, value in metadata.items():
