@@ -255,8 +255,10 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, loss: Los
         value = loss.forward(h, ya)
         dloss = loss.backward()
         model.zero_grad()
-        dy = dloss
+        dy: np.ndarray | None = dloss
         for step, layer in zip(reversed(steps), reversed(_layers(model))):
+            if dy is None:  # the layer above takes token ids: no gradient reaches further down
+                break
             dx = layer.backward(dy)
             step.dy_shape = tuple(dy.shape)
             step.dx = None if dx is None else np.array(dx, copy=True)

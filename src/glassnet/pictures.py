@@ -12,15 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from glassnet.layers.activations import softmax
 from glassnet.module import Module, Sequential
 from glassnet.plot import pyplot
 
 __all__ = ["decision_boundary", "confusion_matrix_png", "confident_errors", "filters", "feature_maps", "attention"]
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def decision_boundary(
@@ -103,7 +99,7 @@ def confident_errors(
     title: str = "the most confidently wrong test images",
 ) -> int:
     """A grid of the wrong predictions made with the highest probability; returns how many are shown."""
-    probs = _softmax(np.asarray(logits, dtype=np.float64))
+    probs = softmax(np.asarray(logits, dtype=np.float64))
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != y_true)
     wrong = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:count]

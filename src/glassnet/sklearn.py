@@ -41,6 +41,7 @@ except ImportError as err:  # the module is only imported on use (gn.sklearn), s
 from glassnet._checks import short
 from glassnet.callbacks import EarlyStopping
 from glassnet.layers import ELU, GELU, Identity, Linear, ReLU, Sigmoid, Tanh
+from glassnet.layers.activations import log_softmax, softmax
 from glassnet.losses import CrossEntropyLoss, Loss, MSELoss
 from glassnet.module import Module, Parameter, Sequential
 from glassnet.optim import SGD, Adam, Optimizer, RMSprop
@@ -283,16 +284,11 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), in the order of ``classes_``."""
-        logits = self._outputs(X)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return p
+        return softmax(self._outputs(X), axis=1)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log of ``predict_proba``, computed from the logits without taking log(0)."""
-        logits = self._outputs(X)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return log_softmax(self._outputs(X), axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample."""

@@ -33,6 +33,19 @@ def missing_cache(layer: Any) -> RuntimeError:
     )
 
 
+def input_gradient(dx: np.ndarray | None, layer: Any) -> np.ndarray:
+    """``dx`` from a sub-layer whose input gradient its owner needs: a RuntimeError, not a crash, if it gave none.
+
+    ``backward`` returns None only after ``set_input_grad(False)`` or for integer ids; a layer inside another
+    (attention's ``out_proj``, a GPT's blocks, a Residual's branch) always has to pass its dx on.
+    """
+    if dx is None:
+        raise RuntimeError(
+            f"{type(layer).__name__}.backward returned no input gradient where one is needed (see set_input_grad)"
+        )
+    return dx
+
+
 def expect_ndim(layer: Any, x: np.ndarray, ndim: int, layout: str) -> None:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{type(layer).__name__}.forward expected a numpy array. Received: {type(x).__name__}")

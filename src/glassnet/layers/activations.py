@@ -318,6 +318,35 @@ class GELU(_Elementwise):
         return {"approximate": self.approximate}
 
 
+def softmax(z: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """``softmax(z) = exp(z - max(z)) / sum(exp(z - max(z)))`` along ``axis``: the one softmax of glassnet.
+
+    Shifting by the max changes nothing mathematically and keeps exp from overflowing.
+    ``out=z`` computes it in place (attention does, on its scores).
+
+    Example:
+        >>> import numpy as np
+        >>> softmax(np.array([[0.0, np.log(3.0)]])).round(6)
+        array([[0.25, 0.75]])
+    """
+    y = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    np.exp(y, out=y)
+    y /= y.sum(axis=axis, keepdims=True)
+    return y
+
+
+def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``log softmax(z) = (z - max) - log(sum(exp(z - max)))`` along ``axis``, never taking log(0).
+
+    Example:
+        >>> import numpy as np
+        >>> np.exp(log_softmax(np.array([[0.0, np.log(3.0)]]))).round(6)
+        array([[0.25, 0.75]])
+    """
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 @register_layer
 class Softmax(_Elementwise):
     """``y = exp(x) / sum(exp(x), axis)``, computed as exp(x - max) for stability.
@@ -342,8 +371,7 @@ class Softmax(_Elementwise):
         self.axis = check_axis(axis)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        y /= y.sum(axis=self.axis, keepdims=True)
+        y = softmax(x, self.axis)
         self._keep(y)
         return y
 

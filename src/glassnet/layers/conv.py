@@ -251,7 +251,7 @@ class Conv2d(Module):
         y[...] = y2d.reshape(self.out_channels, g.N, g.Ho, g.G)[..., : g.Wo].transpose(1, 0, 2, 3)
         return ws
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         if self._cache is None:
             raise missing_cache(self)
         g, ws = self._cache
@@ -271,7 +271,7 @@ class Conv2d(Module):
         if self.bias is not None:
             self.bias.grad += dWb[K]
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
+            return None  # see Module.set_input_grad
 
         # a contiguous copy of W2d.T (small) makes this product a little faster than the transposed view
         W2d_T = np.ascontiguousarray(self.weight.data.reshape(self.out_channels, K).T)

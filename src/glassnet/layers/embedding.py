@@ -98,7 +98,7 @@ class Embedding(Module):
         self._ids = ids if self.training else None
         return self.weight.data[ids]  # fancy indexing: a new array, rows gathered
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         ids = self._ids
         if ids is None:
             raise missing_cache(self)
@@ -107,7 +107,7 @@ class Embedding(Module):
                 f"Embedding.backward expected dy of shape {(*ids.shape, self.embedding_dim)}, got {dy.shape}"
             )
         scatter_add(self.weight.grad, ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
-        return None  # type: ignore[return-value]  # integer ids have no gradient
+        return None  # integer ids have no gradient
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*input_shape, self.embedding_dim)

@@ -349,7 +349,7 @@ class LayerNorm(Module):
             y += self.bias.data.reshape(-1)
         return y.reshape(x.shape)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         xhat, inv_std = self._xhat, self._inv_std
         if xhat is None or inv_std is None:
             raise missing_cache(self)
@@ -364,7 +364,7 @@ class LayerNorm(Module):
         else:
             dxhat = dy2.copy()
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
+            return None  # see Module.set_input_grad
         # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), per row, in place
         proj = np.einsum("ij,ij->i", dxhat, xhat) / self._m
         dxhat -= dxhat.mean(axis=1, keepdims=True)

@@ -107,7 +107,7 @@ class RNN(RecurrentBase):
         self._cache = {"x_rows": x_rows, "hs": hs, "given": given} if self.training else None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, hs = self._time_major(dy, cache), cache["hs"]
         dz = np.empty_like(hs[1:])
@@ -219,7 +219,7 @@ class LSTM(RecurrentBase):
             self._cache = None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, cs, tanh_c, gates = self._time_major(dy, cache), cache["cs"], cache["tanh_c"], cache["gates"]
         n, H = cs.shape[1], self.hidden_size
@@ -333,7 +333,7 @@ class GRU(RecurrentBase):
         self._cache = {"x_rows": x_rows, "hs": hs, "hn": hn, "gates": gates, "given": given} if self.training else None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, hs, hn, gates = self._time_major(dy, cache), cache["hs"], cache["hn"], cache["gates"]
         H = self.hidden_size

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import short
+from glassnet.layers._base import input_gradient
 from glassnet.module import Module
 from glassnet.registry import build_architecture, describe_architecture, register_layer
 
@@ -71,11 +72,11 @@ class Residual(Module):
         # a new array: fx may be an array the module cached for its backward
         return x + fx
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         dfx = self.module.backward(dy)
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
-        dx = dfx + dy  # a new array: dy may belong to the layer above
+            return None  # see Module.set_input_grad
+        dx = input_gradient(dfx, self.module) + dy  # a new array: dy may belong to the layer above
         return dx
 
     def set_input_grad(self, flag: bool) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_int, short
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
-from glassnet.layers._base import loading, missing_cache
+from glassnet.layers._base import input_gradient, loading, missing_cache
 from glassnet.layers.embedding import check_ids
 from glassnet.models.sampling import generation_args, sample
 from glassnet.module import Module, Sequential
@@ -166,7 +166,7 @@ class GPT(Module):
         # the output layer is the token embedding, transposed (weight tying)
         return (h.reshape(-1, self.n_embd) @ self.wte.weight.data.T).reshape(*ids.shape, self.vocab_size)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         h = self._x
         if h is None:
             raise missing_cache(self)
@@ -174,10 +174,11 @@ class GPT(Module):
         dy2 = dy.reshape(-1, self.vocab_size)
         self.wte.weight.grad += dy2.T @ h.reshape(-1, d)
         dh = (dy2 @ self.wte.weight.data).reshape(h.shape)
-        dh = self.blocks.backward(self.ln_f.backward(dh))
+        dh = input_gradient(self.ln_f.backward(dh), self.ln_f)
+        dh = input_gradient(self.blocks.backward(dh), self.blocks)  # the embeddings below learn from it
         self.wpe.backward(dh.sum(axis=0))
         self.wte.backward(dh)
-        return None  # type: ignore[return-value]  # token ids have no gradient
+        return None  # token ids have no gradient
 
     # -- generation ------------------------------------------------------------
     def use_cache(self, flag: bool = True) -> None:

@@ -33,6 +33,7 @@ def sample(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.ra
     if top_k is not None and top_k < z.shape[1]:
         kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
         z = np.where(z < kth, -np.inf, z)
+    # softmax's weights exp(z - max) left unnormalised: the cumulative sum's last value normalises the draw
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
     cdf = np.cumsum(p, axis=1)

@@ -12,6 +12,7 @@ from glassnet.cli.args import positive_int
 from glassnet.cli.common import load_model, note
 from glassnet.cli.errors import CommandError
 from glassnet.cli.runs import RunInfo
+from glassnet.layers.activations import softmax
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -83,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(
             f"the model outputs shape {logits.shape[1:]} per sample; predict shows classes of (N, classes)"
         )
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs = shifted / shifted.sum(axis=1, keepdims=True)
+    probs = softmax(logits, axis=1)
     names = [str(i) for i in range(probs.shape[1])]
     if info.class_names is not None:
         if len(info.class_names) == probs.shape[1]:
