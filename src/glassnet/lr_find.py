@@ -113,7 +113,7 @@ def lr_find(
         >>> bool((model.layers[0].weight.data == before).all()), 1e-7 < result.suggestion < 10
         (True, True)
     """
-    from glassnet.training import check_x, check_y
+    from glassnet.training import check_x, check_y, train_step
 
     start_lr = positive_float(start_lr, "start_lr")
     end_lr = positive_float(end_lr, "end_lr")
@@ -146,10 +146,7 @@ def lr_find(
             idx = order[start : start + bs]
             optimizer.lr = lr
             with np.errstate(all="ignore"):  # the end of the test is meant to blow up
-                value = loss.forward(model.forward(xa[idx]), ya[idx])
-                model.zero_grad()
-                model.backward(loss.backward())
-                optimizer.step()
+                value = train_step(model, loss, optimizer, xa[idx], ya[idx])
             if not math.isfinite(value):
                 break
             average = SMOOTHING * average + (1 - SMOOTHING) * value

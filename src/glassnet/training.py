@@ -24,14 +24,16 @@ import numpy as np
 from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, short
 from glassnet.callbacks import Callback
 from glassnet.checkpoint import restore
+from glassnet.distributed import DataParallel, SingleProcess
 from glassnet.history import History, TrainingRun
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
 from glassnet.metrics import get as get_metric
 from glassnet.module import Module, Sequential, pack_gradients
+from glassnet.optim.clip import clip_grad_norm
 from glassnet.optim.optimizer import Optimizer
 
-__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
+__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate", "train_step", "check_x", "check_y"]
 
 PREDICT_BATCH = 1024
 # In eval mode glassnet's layers map each sample on its own (Module.samples_independent), so
@@ -309,6 +311,35 @@ def _check_optimizer(optimizer: Any, model: Module) -> Optimizer:
     return optimizer
 
 
+def train_step(
+    model: Module, loss: Loss, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, clip: float | None = None
+) -> float:
+    """One step of gradient descent on the batch ``(x, y)``, the design's loop by hand; returns the loss.
+
+        out = model(x); L = loss(out, y)
+        zero the gradients; model.backward(loss.backward()); [clip_grad_norm]; optimizer.step()
+
+    ``lr_find``, the language-model loop and ``glassnet demo --seeds`` train with it; ``fit`` adds to the
+    same steps what only it needs (skipping a non-finite step, the ranks' Allreduce, callbacks).
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> model = gn.Sequential(gn.Linear(2, 1, rng=0))
+        >>> opt = gn.SGD(model.parameters(), lr=0.1)
+        >>> x, y = np.ones((4, 2), np.float32), np.zeros((4, 1), np.float32)
+        >>> first = train_step(model, gn.MSELoss(), opt, x, y)
+        >>> train_step(model, gn.MSELoss(), opt, x, y) < first
+        True
+    """
+    value = loss.forward(model(x), y)
+    optimizer.zero_grad()
+    model.backward(loss.backward())
+    if clip is not None:
+        clip_grad_norm(model.parameters(), clip)
+    optimizer.step()
+    return value
+
+
 def _batch_bounds(model: Module, n: int, bs: int, ranks: int = 1) -> list[tuple[int, int]]:
     """(start, stop) of each batch; a lone last sample joins the batch before it when the model has BatchNorm.
 
@@ -336,11 +367,10 @@ def _warn_skipped(loss: float, epoch: int, batch: int) -> None:
     )
 
 
-def _check_distributed(distributed: Any) -> Any:
+def _check_distributed(distributed: Any) -> DataParallel | SingleProcess:
+    """The strategy: ``SingleProcess()`` without MPI, else the DataParallel (``True``: over MPI's world)."""
     if distributed is False or distributed is None:
-        return None
-    from glassnet.distributed import DataParallel  # imported here: it needs mpi4py
-
+        return SingleProcess()
     if distributed is True:
         return DataParallel()
     if not isinstance(distributed, DataParallel):
@@ -355,7 +385,7 @@ def _validate(
 ) -> dict[str, float]:
     """Validation logs; distributed, each rank scores its shard and the sums are reduced."""
     xv, yv = val
-    if comm is None:
+    if comm.size == 1:
         return _evaluate(model, xv, yv, loss, metrics, bs, prefix="val_")
     lo, hi = comm.shard(0, len(xv))
     local = _evaluate(model, xv[lo:hi], yv[lo:hi], loss, metrics, bs, prefix="val_") if hi > lo else {}
@@ -431,7 +461,7 @@ def fit(
     verbose = _check_verbose(verbose)
     callbacks = _check_callbacks(callbacks)
     comm = _check_distributed(distributed)
-    if comm is not None and comm.rank != 0:  # one rank prints and writes files
+    if comm.rank != 0:  # one rank prints and writes files
         verbose = 0
         callbacks = [cb for cb in callbacks if not cb.rank_zero_only]
     dtype = _model_dtype(model)
@@ -451,11 +481,11 @@ def fit(
     for m in model.modules():
         if m.stochastic:
             stream = rng.integers(2**63)  # drawn on every rank, so shuffling stays the same everywhere
-            m.rng = np.random.default_rng(stream if comm is None else [stream, comm.rank])  # type: ignore[attr-defined]
+            m.rng = comm.layer_rng(stream)  # type: ignore[attr-defined]
 
     n = len(x)
     bs = n if bs_arg is None else min(bs_arg, n)
-    bounds = _batch_bounds(model, n, bs, 1 if comm is None else comm.size)
+    bounds = _batch_bounds(model, n, bs, comm.size)
     n_batches = len(bounds)
     reshuffle = shuffle and n_batches > 1  # one full batch: the order changes nothing
     if reshuffle:
@@ -482,8 +512,7 @@ def fit(
         cb.on_train_begin()
     if resume_from is not None:
         restore(resume_from, run, epochs)
-    if comm is not None:
-        comm.setup(model, n, bs)
+    comm.setup(model, n, bs)
     grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce
     try:
         model.train()
@@ -498,33 +527,29 @@ def fit(
             seen = 0  # samples trained on this epoch: a callback may stop mid-epoch
             metric_sums = [0.0] * len(metric_list)
             for b, (start, stop) in enumerate(bounds):
-                lo, hi = (start, stop) if comm is None else comm.shard(start, stop)  # this rank's samples
+                lo, hi = comm.shard(start, stop)  # this rank's samples
                 if order is not None:
                     idx = order[lo:hi]
                     xb = np.take(x, idx, axis=0, out=xbuf[: hi - lo])
                     yb = np.take(y, idx, axis=0, out=ybuf[: hi - lo])
-                elif n_batches == 1 and comm is None:
+                elif n_batches == 1 and comm.size == 1:
                     xb, yb = x, y
                 else:
                     xb, yb = x[lo:hi], y[lo:hi]
                 out = model.forward(xb)
                 batch_loss = loss.forward(out, yb)
                 share = 1.0 if sum_loss else (hi - lo) / (stop - start)  # of the global batch's mean loss
-                if comm is not None:
-                    (batch_loss,) = comm.sum_floats([batch_loss * share])  # the same on every rank
+                (batch_loss,) = comm.sum_floats([batch_loss * share])  # the same on every rank
                 # a NaN or inf in the loss or a gradient would spread to every weight: that step is skipped
                 finite = math.isfinite(batch_loss)
                 if finite:
                     for g in grads:
                         g.fill(0)
                     dout = loss.backward()
-                    if comm is not None:
-                        if share != 1.0:
-                            dout *= share
-                        model.backward(dout)
-                        comm.allreduce_gradients(grads)  # the sum: the global batch's gradient
-                    else:
-                        model.backward(dout)
+                    if share != 1.0:
+                        dout *= share
+                    model.backward(dout)
+                    comm.allreduce_gradients(grads)  # the sum: the global batch's gradient
                     finite = all_finite(*grads)
                     if finite:
                         for cb in step_callbacks:
@@ -548,7 +573,7 @@ def fit(
             if seen == n:
                 run.epoch = epoch + 1
             logs = {"loss": total if sum_loss else total / seen}
-            if comm is not None and metric_list:
+            if metric_list:
                 metric_sums = comm.sum_floats(metric_sums)
             for (name, _), s in zip(metric_list, metric_sums):
                 logs[name] = s / seen
@@ -562,8 +587,7 @@ def fit(
             if model.stop_training:
                 break
     finally:  # however fit ends: an EarlyStopping restores its best weights even after Ctrl-C
-        if comm is not None:
-            comm.teardown(model)
+        comm.teardown(model)
         model.set_input_grad(True)
         model.train(was_training)
         for cb in callbacks:

@@ -24,6 +24,7 @@ from glassnet.datasets import tutorial
 from glassnet.losses import SSELoss
 from glassnet.models.tutorial import tutorial_network, tutorial_weights
 from glassnet.optim import SGD
+from glassnet.training import train_step
 
 __all__ = ["SeedResult", "run_seed", "run_seeds", "tutorial_weights", "summarise"]
 
@@ -44,10 +45,7 @@ def run_seed(seed: int, iterations: int = 1500, lr: float = 1.0, tutorial_rng: b
     model.train()
     model.set_input_grad(False)  # nothing reads dL/dx of the first layer
     for _ in range(iterations):
-        loss.forward(model.forward(x), y)
-        opt.zero_grad()
-        model.backward(loss.backward())
-        opt.step()
+        train_step(model, loss, opt, x, y)
     pred = model.predict(x)
     return SeedResult(seed, pred.ravel(), float(np.sum((y - pred) ** 2)), bool(np.array_equal(np.round(pred), y)))
 

@@ -25,8 +25,9 @@ import numpy as np
 from glassnet._checks import as_rng, positive_int
 from glassnet.datasets.text import random_batch, sequential_windows
 from glassnet.losses import CrossEntropyLoss
-from glassnet.module import Module, pack_gradients
-from glassnet.optim import Adam, AdamW, Optimizer, WarmupCosineLR, clip_grad_norm
+from glassnet.module import Module
+from glassnet.optim import Adam, AdamW, Optimizer, WarmupCosineLR
+from glassnet.training import train_step
 
 __all__ = ["TextRecipe", "RECIPES", "train_steps", "validation_loss", "estimate_loss"]
 
@@ -182,8 +183,6 @@ def train_steps(
         else None
     )
     loss = CrossEntropyLoss()
-    params = model.parameters()
-    grads = pack_gradients(params)  # one array per dtype: zeroed in one call
     log = StepLog()
     started = time.perf_counter()
     model.train()
@@ -207,13 +206,7 @@ def train_steps(
             if step % s.eval_interval == 0:
                 evaluate(step)
             x, y = random_batch(train_view, s.batch_size, rng)
-            log.losses.append(loss(model(x), y))
-            for g in grads:
-                g.fill(0)
-            model.backward(loss.backward())
-            if s.clip is not None:
-                clip_grad_norm(params, s.clip)
-            optimizer.step()
+            log.losses.append(train_step(model, loss, optimizer, x, y, clip=s.clip))
             if schedule is not None:
                 schedule.step()
             if not math.isfinite(log.losses[-1]):
