@@ -381,7 +381,12 @@ def _check_distributed(distributed: Any) -> DataParallel | SingleProcess:
 
 
 def _validate(
-    model: Module, val: tuple[np.ndarray, np.ndarray], loss: Loss, metrics: list[tuple[str, Any]], bs: int, comm: Any
+    model: Module,
+    val: tuple[np.ndarray, np.ndarray],
+    loss: Loss,
+    metrics: list[tuple[str, Any]],
+    bs: int,
+    comm: DataParallel | SingleProcess,
 ) -> dict[str, float]:
     """Validation logs; distributed, each rank scores its shard and the sums are reduced."""
     xv, yv = val
