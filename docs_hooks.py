@@ -22,9 +22,12 @@ MATHJAX_PLACEHOLDER = "GLASSNET_MATHJAX"
 MATHJAX_DIR = "assets/mathjax"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 # The shipped MathJax has the STIX web fonts only: use them, and never look for the TeX fonts or image fonts.
+# MathJax 2 also declares a blank font at url('about:blank'), which browsers refuse with a console error;
+# a local() source that names no installed font is the same empty fallback without the request.
 FONT_CONFIG = (
     '<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": '
-    '{availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}});</script>'
+    '{availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null, '
+    'styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local(\'MathJax_Blank\')"}}}});</script>'
 )
 AS_WRITTEN = re.compile(r"^(Shape|Backward\b[^:]*):\s*$")
 
