@@ -61,7 +61,8 @@ class SectionsAsWritten(griffe.Extension):
             obj.docstring.value = sections_as_written(obj.docstring.value)
 
 
-LIST_MARKER = "<!-- the lessons: filled in by docs_hooks.py -->"
+# lessons.md keeps a list for readers of the repository; the site's list is made afresh from the files
+LIST_START, LIST_END = "<!-- lessons: made by docs_hooks.py -->", "<!-- /lessons -->"
 
 
 def _notebooks(docs_dir: Path) -> list[str]:
@@ -94,11 +95,12 @@ def on_config(config):
 
 def on_page_markdown(markdown, page, config, files):
     markdown = markdown.replace(f"](../{BENCHMARKS_README})", f"]({BENCHMARKS_PAGE})")
-    if LIST_MARKER not in markdown:
+    start, end = markdown.find(LIST_START), markdown.find(LIST_END)
+    if start < 0 or end < start:
         return markdown
     docs_dir = Path(config["docs_dir"])
-    items = [f"- [{_title(docs_dir / nb)}]({nb})" for nb in _notebooks(docs_dir)]
-    return markdown.replace(LIST_MARKER, "\n".join(items) or "(No lessons yet.)")
+    items = "\n".join(f"- [{_title(docs_dir / nb)}]({nb})" for nb in _notebooks(docs_dir)) or "(No lessons yet.)"
+    return markdown[:start] + items + markdown[end + len(LIST_END) :]
 
 
 def _relative_root(page) -> str:
