@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -77,9 +78,18 @@ def test_the_api_reference_shows_the_docstrings_as_written(site):
         assert (site / "reference" / f"{name}.html").is_file()
 
 
+def _notebooks() -> list[Path]:
+    return sorted(ROOT.glob("docs/*.ipynb")) + sorted(ROOT.glob("docs/lessons/*.ipynb"))
+
+
+def _has_math(notebook: Path) -> bool:
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    return any(cell.get("cell_type") == "markdown" and "$" in "".join(cell.get("source", "")) for cell in cells)
+
+
 def test_every_notebook_is_a_page_and_listed(site):
     lessons = (site / "lessons.html").read_text(encoding="utf-8")
-    notebooks = sorted(ROOT.glob("docs/*.ipynb")) + sorted(ROOT.glob("docs/lessons/*.ipynb"))
+    notebooks = _notebooks()
     assert notebooks
     for notebook in notebooks:
         page = notebook.relative_to(ROOT / "docs").with_suffix(".html").as_posix()
@@ -166,10 +176,11 @@ def test_pages_render_in_a_real_browser(site, tmp_path):
     browser = _browser(tmp_path)
     results = {}
     try:
-        notebook = sorted(site.glob("0*.html")) + sorted(site.glob("lessons/*.html"))
         pages = {"home": "index.html", "guide": "guide.html", "reference": "reference/layers.html"}
-        if notebook:
-            pages["lesson"] = notebook[0].relative_to(site).as_posix()
+        lessons = _notebooks()
+        with_math = [nb for nb in lessons if _has_math(nb)]
+        if lessons:
+            pages["lesson"] = (with_math or lessons)[0].relative_to(ROOT / "docs").with_suffix(".html").as_posix()
         for name, page in pages.items():
             browser.get(base + page)
             math = -1
@@ -195,5 +206,7 @@ def test_pages_render_in_a_real_browser(site, tmp_path):
         assert all(complete and w > 0 and h > 0 for _, complete, w, h in seen["images"]), (name, seen["images"])
         assert all(url.startswith(base) for url in seen["resources"]), (name, seen["resources"])
     assert results["guide"]["math"] > 0, "the guide's formulas were not typeset"
+    if with_math:
+        assert results["lesson"]["math"] > 0, f"{pages['lesson']}: the lesson's formulas were not typeset"
     for name in results:
         assert (artifacts / f"site-{name}.png").stat().st_size > 10_000
