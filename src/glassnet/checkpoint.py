@@ -35,6 +35,7 @@ from glassnet import io
 from glassnet._archive import open_archive, write_archive
 from glassnet._checks import positive_int, short
 from glassnet.callbacks import Callback
+from glassnet.layers._base import placeholder_arrays
 from glassnet.module import Module
 from glassnet.optim.schedulers import LRScheduler
 from glassnet.training import History, TrainingRun
@@ -199,6 +200,32 @@ class Checkpoint:
         history.history = {k: list(v) for k, v in self.header["history"]["history"].items()}
         return history
 
+    def model(self) -> Module:
+        """The model as the checkpoint holds it, built from its architecture and weights, with its metadata.
+
+        For a finished run whose model file is missing (a kill while it was written): ``save`` it.
+        Only registered layer classes are built, and their arrays are bounded by the file's, as in ``load``.
+        """
+        saved = {n[len("model/") :]: a for n, a in self.arrays.items() if n.startswith("model/")}
+        try:
+            with placeholder_arrays(sum(a.nbytes for a in saved.values())):
+                model = io.build_architecture(self.header["architecture"])
+        except ValueError as err:
+            raise _bad(self.where, str(err)) from None
+        owners = dict(_named_modules(model))
+        params = dict(model.named_parameters())
+        targets = {n: p.data for n, p in params.items()}
+        targets.update(model.named_buffers())
+        _check_arrays(self.where, saved, targets)
+        for name, array in saved.items():
+            if name in params:
+                params[name].data = array.copy()
+            else:
+                owner, _, attribute = name.rpartition(".")
+                setattr(owners[owner or "model"], attribute, array.copy())
+        model.metadata = self.metadata  # type: ignore[attr-defined]
+        return model
+
     def __repr__(self) -> str:
         return f"Checkpoint({self.where!r}, epoch={self.epoch}, step={self.step})"
 
@@ -321,6 +348,12 @@ def _restore_model(ck: Checkpoint, model: Module) -> None:
     targets: dict[str, np.ndarray] = {n: p.data for n, p in model.named_parameters()}
     targets.update(model.named_buffers())
     saved = {n[len("model/") :]: a for n, a in ck.arrays.items() if n.startswith("model/")}
+    _check_arrays(where, saved, targets)
+    model.load_state_dict(saved)
+
+
+def _check_arrays(where: str, saved: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> None:
+    """The checkpoint's model arrays have the names, shapes and dtypes of the model's."""
     if set(saved) != set(targets):
         raise _bad(
             where, f"the checkpoint's arrays {sorted(saved)[:10]} do not match the model's {sorted(targets)[:10]}"
@@ -332,7 +365,6 @@ def _restore_model(ck: Checkpoint, model: Module) -> None:
                 f"array {name!r} is {saved[name].dtype.name} {saved[name].shape}, "
                 f"but the model holds {target.dtype.name} {target.shape}",
             )
-    model.load_state_dict(saved)
 
 
 def _restore_optimizer(ck: Checkpoint, optimizer: Any) -> None:
@@ -382,13 +414,17 @@ def _put_back(optimizer: Any, state: dict[str, Any], groups: list[dict[str, Any]
         values[:] = state[slot]
 
 
-def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None:
+def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> bool:
     """Continue ``run`` from the checkpoint at ``path``: ``fit(resume_from=path)`` calls this.
 
     Restores the weights and buffers, the optimizer's slots and step count,
     the schedules, fit's RNG and every stochastic layer's, the History and
     the epoch count, after checking that the checkpoint belongs to this run.
     A checkpoint that doesn't fit raises ValueError and leaves the run as it was.
+
+    Returns:
+        True when the checkpoint's run is finished (it is at ``epochs``): ``fit`` then trains
+        nothing and says so, and the model holds the run's final weights.
     """
     ck = read_checkpoint(path)
     where = ck.where
@@ -429,6 +465,7 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None
     history = ck.history
     run.history.epoch, run.history.history = history.epoch, history.history
     run.epoch = ck.epoch
+    return run.epoch >= epochs
 
 
 # -- the callback -----------------------------------------------------------

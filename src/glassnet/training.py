@@ -523,7 +523,10 @@ def fit(
     if resume_from is not None:
         from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
 
-        restore(resume_from, run, epochs)
+        if restore(resume_from, run, epochs) and verbose:
+            print(
+                f"the checkpoint's run is finished (epoch {run.epoch} of {epochs}): nothing left to train", flush=True
+            )
     if comm is not None:
         comm.setup(model, n, bs)
     grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce

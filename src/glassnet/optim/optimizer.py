@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import in_range, positive_float, real, short
+from glassnet._checks import in_range, real, short
 from glassnet.module import Parameter
 
 __all__ = ["Optimizer"]
@@ -23,7 +23,8 @@ class Optimizer:
             that group only (``[{"params": decay, "weight_decay": 0.1},
             {"params": no_decay, "weight_decay": 0.0}]``). Values a group does
             not give are the constructor's.
-        lr: the learning rate, > 0.
+        lr: the learning rate, >= 0 (as in PyTorch, 0 is allowed: a schedule may end there, and
+            a checkpoint written then must resume).
 
     Subclasses implement ``_update(i, p)`` for the i-th parameter; their state
     lives in lists indexed like ``self.params`` (every group's parameters, in
@@ -46,9 +47,9 @@ class Optimizer:
             raise TypeError(
                 f"params must be an iterable of Parameters, such as model.parameters(). Received: params={short(params)}"
             ) from None
-        lr = positive_float(lr, "lr")
+        lr = non_negative(lr, "lr")
         self.defaults: dict[str, Any] = {"lr": lr, **(defaults or {})}
-        self._checks: dict[str, Callable[[Any, str], Any]] = {"lr": positive_float, **(checks or {})}
+        self._checks: dict[str, Callable[[Any, str], Any]] = {"lr": non_negative, **(checks or {})}
         grouped = bool(items) and all(isinstance(g, dict) for g in items)
         raw_groups = items if grouped else [{"params": items}]
         self.param_groups: list[dict[str, Any]] = [self._make_group(g, k, grouped) for k, g in enumerate(raw_groups)]
@@ -160,7 +161,7 @@ class Optimizer:
                     value = tuple(value) if isinstance(self.defaults[name], tuple) else value
                     target[name] = check(value, name) if check is not None else value
         else:
-            self.lr = positive_float(state["lr"], "lr")
+            self.lr = non_negative(state["lr"], "lr")
         self.steps = int(state["steps"])
         for name, values in self._state_lists().items():
             loaded = state[name]

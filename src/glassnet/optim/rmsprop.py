@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
 
     Args:
         params: parameters to update, or parameter groups (see Optimizer).
-        lr: learning rate, > 0.
+        lr: learning rate, >= 0.
         alpha: smoothing constant in [0, 1).
         eps: added to the denominator, > 0.
         momentum: >= 0.
