@@ -107,3 +107,68 @@ def test_the_model_of_a_checkpoint_can_be_saved_as_a_model_file(tmp_path):
     loaded = gn.load(tmp_path / "model.gnet")
     x, _ = _data()
     assert np.array_equal(loaded.predict(x), finished.predict(x))
+
+
+# -- EarlyStopping across a resume ---------------------------------------------
+def _stopping_fit(epochs, callbacks=(), **kwargs):
+    model = _model()
+    optimizer = gn.Adam(model.parameters(), lr=0.1)
+    x, y = _data(48)
+    stop = gn.EarlyStopping(patience=2, restore_best_weights=True)
+    history = model.fit(
+        x[:24],
+        y[:24],
+        loss=gn.CrossEntropyLoss(),
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=8,
+        validation_data=(x[24:], y[24:]),
+        callbacks=[stop, *callbacks],
+        seed=3,
+        verbose=0,
+        **kwargs,
+    )
+    return model, stop, history
+
+
+def test_early_stopping_resumes_to_the_same_epoch_and_best_weights(tmp_path):
+    straight, stop, history = _stopping_fit(30, [gn.ModelCheckpoint(tmp_path / "ck-{epoch}.gnet")])
+    assert stop.stopped_epoch is not None and 3 <= stop.stopped_epoch < 29  # it stops early, after some epochs
+    for k in range(1, stop.stopped_epoch + 2):  # every epoch, the one it stopped at included
+        resumed, resumed_stop, resumed_history = _stopping_fit(30, resume_from=tmp_path / f"ck-{k}.gnet")
+        assert resumed_stop.stopped_epoch == stop.stopped_epoch, k
+        assert resumed_stop.best_epoch == stop.best_epoch, k
+        assert resumed_history.history == history.history, k
+        for a, b in zip(resumed.parameters(), straight.parameters()):
+            assert np.array_equal(a.data, b.data), k
+
+
+class _CtrlC(gn.Callback):
+    def on_batch_end(self, batch, loss):
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_ctrl_c_in_the_first_batch_after_a_resume_keeps_the_checkpoint_s_best_weights(tmp_path, k):
+    _stopping_fit(k, [gn.ModelCheckpoint(tmp_path / "ck.gnet")])
+    best_so_far, _, _ = _stopping_fit(k)  # ends with the best weights of its k epochs
+    model = _model()
+    with pytest.raises(KeyboardInterrupt):
+        x, y = _data(48)
+        model.fit(
+            x[:24],
+            y[:24],
+            loss=gn.CrossEntropyLoss(),
+            optimizer=gn.Adam(model.parameters(), lr=0.1),
+            epochs=30,
+            batch_size=8,
+            validation_data=(x[24:], y[24:]),
+            seed=3,
+            verbose=0,
+            resume_from=tmp_path / "ck.gnet",
+            callbacks=[gn.EarlyStopping(patience=2, restore_best_weights=True), _CtrlC()],
+        )
+    fresh = _model()
+    for a, b, c in zip(model.parameters(), best_so_far.parameters(), fresh.parameters()):
+        assert np.array_equal(a.data, b.data)
+        assert not np.array_equal(a.data, c.data)

@@ -8,12 +8,14 @@ arrays, nothing that can run code.
   "architecture": <as in a model file>, "arrays": {name: {"dtype", "shape"}},
   "optimizer": {"class", "lr", "steps", "slots": {slot: count}, "param_groups"},
   "schedules": [{"class", "state"}], "checkpoints": [ModelCheckpoint states],
+  "early_stopping": [EarlyStopping states: best, best_epoch, wait, stopped_epoch],
   "rng": {"fit": <bit_generator.state>, "layers": {layer name: <bit_generator.state>}},
   "epoch": epochs completed, "step": optimizer steps, "run": {"samples", "batch_size"},
   "history": {"epoch": [...], "history": {...}}, "metadata": {...}}``;
 * ``arrays/model/<name>`` for each parameter and buffer and
   ``arrays/optimizer/<slot>/<i>`` for each optimizer slot (momentum, Adam's
-  moments) that holds an array: raw little-endian bytes in C order.
+  moments) that holds an array, and ``arrays/early_stopping/<k>/<name>`` for the best
+  weights of the k-th EarlyStopping (with ``restore_best_weights``): raw little-endian bytes in C order.
 
 The RNG states are NumPy's ``bit_generator.state`` dicts, which are plain
 JSON. Floats that JSON can't write (an infinite "best" value, a NaN loss)
@@ -34,7 +36,7 @@ import numpy as np
 from glassnet import io
 from glassnet._archive import open_archive, write_archive
 from glassnet._checks import positive_int, short
-from glassnet.callbacks import Callback
+from glassnet.callbacks import Callback, EarlyStopping
 from glassnet.layers._base import placeholder_arrays
 from glassnet.module import Module
 from glassnet.optim.schedulers import LRScheduler
@@ -60,6 +62,7 @@ _HEADER_KEYS = {
     "history",
     "metadata",
 }
+_OPTIONAL_KEYS = {"early_stopping"}  # absent from files written before EarlyStopping was kept
 
 
 # -- JSON values ------------------------------------------------------------
@@ -120,6 +123,10 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
         for i, value in enumerate(opt_state[slot]):
             if value is not None:
                 arrays[f"optimizer/{slot}/{i}"] = value
+    stoppers = [cb for cb in run.callbacks if isinstance(cb, EarlyStopping)]
+    for k, cb in enumerate(stoppers):
+        for name, value in (cb.best_weights() or {}).items():
+            arrays[f"early_stopping/{k}/{name}"] = value
     header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -137,6 +144,7 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
             if isinstance(cb, LRScheduler)
         ],
         "checkpoints": [_to_json(cb.state_dict()) for cb in run.callbacks if isinstance(cb, ModelCheckpoint)],
+        "early_stopping": [_to_json(cb.state_dict()) for cb in stoppers],
         "rng": {
             "fit": _to_json(run.rng.bit_generator.state),
             "layers": {name: _to_json(m.rng.bit_generator.state) for name, m in _stochastic_layers(model).items()},
@@ -249,20 +257,26 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
         raise _bad(where, f"invalid format version {short(version)}")
     if version > VERSION:
         raise _bad(where, f"written in checkpoint version {version} by a newer glassnet; this one reads {VERSION}")
-    if set(header) != _HEADER_KEYS:
-        raise _bad(where, f"{_JSON_ENTRY} must have the keys {sorted(_HEADER_KEYS)}, got {short(sorted(header))}")
+    if not _HEADER_KEYS <= set(header) <= _HEADER_KEYS | _OPTIONAL_KEYS:
+        raise _bad(
+            where,
+            f"{_JSON_ENTRY} must have the keys {sorted(_HEADER_KEYS)} and optionally {sorted(_OPTIONAL_KEYS)}, "
+            f"got {short(sorted(header))}",
+        )
+    header.setdefault("early_stopping", None)  # None: a file from before EarlyStopping was kept
     kinds = {
         "arrays": dict,
         "optimizer": dict,
         "schedules": list,
         "checkpoints": list,
+        "early_stopping": list,
         "rng": dict,
         "run": dict,
         "history": dict,
         "metadata": dict,
     }
     for key, kind in kinds.items():
-        if not isinstance(header[key], kind):
+        if not isinstance(header[key], kind) and not (key == "early_stopping" and header[key] is None):
             raise _bad(where, f"{key!r} must be a JSON {'object' if kind is dict else 'array'}")
     for key in ("epoch", "step"):
         if not _is_int(header[key]):
@@ -403,6 +417,41 @@ def _restore_callbacks(ck: Checkpoint, callbacks: list[Callback]) -> None:
     checkpoints = [cb for cb in callbacks if isinstance(cb, ModelCheckpoint)]
     for checkpoint, state in zip(checkpoints, ck.header["checkpoints"]):
         checkpoint.load_state_dict(_from_json(state), where)
+    _restore_early_stopping(ck, [cb for cb in callbacks if isinstance(cb, EarlyStopping)])
+
+
+def _restore_early_stopping(ck: Checkpoint, stoppers: list[EarlyStopping]) -> None:
+    """EarlyStopping's counters and best weights, so a resumed run stops where it would have.
+
+    The model is restored first: a stopper whose best weights the file lacks takes the
+    checkpoint's weights, never the ones from before the resume.
+    """
+    where, saved = ck.where, ck.header["early_stopping"]
+    if saved is None:  # a file from before EarlyStopping was kept: counters afresh, best weights the resumed ones
+        for cb in stoppers:
+            cb.load_state_dict(cb.state_dict())
+        return
+    if len(saved) != len(stoppers):
+        raise _bad(
+            where,
+            f"the checkpoint's run had {len(saved)} EarlyStopping callback(s); give fit the same "
+            f"(it got {len(stoppers)})",
+        )
+    model_arrays = {n[len("model/") :]: a for n, a in ck.arrays.items() if n.startswith("model/")}
+    states = []
+    for k, cb in enumerate(stoppers):  # every one checked on a scratch copy before any changes
+        prefix = f"early_stopping/{k}/"
+        weights = {n[len(prefix) :]: a.copy() for n, a in ck.arrays.items() if n.startswith(prefix)} or None
+        if weights is not None:
+            _check_arrays(where, weights, model_arrays)
+        try:
+            scratch = EarlyStopping(cb.monitor, cb.patience, cb.min_delta, cb.mode)
+            scratch.load_state_dict(_from_json(saved[k]))
+        except (TypeError, ValueError) as err:
+            raise _bad(where, f"cannot restore EarlyStopping {k}: {err}") from None
+        states.append((_from_json(saved[k]), weights))
+    for cb, (state, weights) in zip(stoppers, states):
+        cb.load_state_dict(state, weights)
 
 
 def _put_back(optimizer: Any, state: dict[str, Any], groups: list[dict[str, Any]]) -> None:
@@ -423,8 +472,9 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> bool
     A checkpoint that doesn't fit raises ValueError and leaves the run as it was.
 
     Returns:
-        True when the checkpoint's run is finished (it is at ``epochs``): ``fit`` then trains
-        nothing and says so, and the model holds the run's final weights.
+        True when the checkpoint's run is finished (it is at ``epochs``, or an EarlyStopping
+        stopped it): ``fit`` then trains nothing and says so, and the model holds the run's final
+        weights (before EarlyStopping restores its best ones, as at the end of any run).
     """
     ck = read_checkpoint(path)
     where = ck.where
@@ -465,7 +515,8 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> bool
     history = ck.history
     run.history.epoch, run.history.history = history.epoch, history.history
     run.epoch = ck.epoch
-    return run.epoch >= epochs
+    stopped = any(cb.stopped_epoch is not None for cb in run.callbacks if isinstance(cb, EarlyStopping))
+    return stopped or run.epoch >= epochs
 
 
 # -- the callback -----------------------------------------------------------

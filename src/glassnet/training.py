@@ -523,10 +523,10 @@ def fit(
     if resume_from is not None:
         from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
 
-        if restore(resume_from, run, epochs) and verbose:
-            print(
-                f"the checkpoint's run is finished (epoch {run.epoch} of {epochs}): nothing left to train", flush=True
-            )
+        if restore(resume_from, run, epochs):
+            model.stop_training = True  # an EarlyStopping may have ended it before `epochs`
+            if verbose:
+                print(f"the checkpoint's run is finished (epoch {run.epoch} of {epochs}): nothing left to train")
     if comm is not None:
         comm.setup(model, n, bs)
     grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce
@@ -534,7 +534,7 @@ def fit(
         model.train()
         model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
         show = verbose > 0
-        for epoch in range(run.epoch, epochs):
+        for epoch in range(run.epoch, epochs if not model.stop_training else run.epoch):
             start_time = time.perf_counter()
             if show:
                 progress.start_epoch(epoch)
