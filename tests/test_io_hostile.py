@@ -65,7 +65,11 @@ except OSError:
 if before is None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 try:
-    result = gn.load(path) if call == "load" else read_idx(path, max_bytes=max_bytes)
+    if call == "checkpoint":
+        from glassnet.checkpoint import read_checkpoint
+        result = read_checkpoint(path)
+    else:
+        result = gn.load(path) if call == "load" else read_idx(path, max_bytes=max_bytes)
     outcome = "ok"
 except ValueError as err:
     outcome = "ValueError: " + str(err)[:400]
@@ -285,3 +289,33 @@ def test_two_overlapping_entries_are_refused(tmp_path):
     with pytest.raises(ValueError, match="overlap") as info:
         gn.load(path)
     assert str(path) in str(info.value)
+
+
+def test_a_checkpoint_whose_history_holds_small_dicts_costs_about_its_size(tmp_path):
+    """15 MiB of {"a":0} in a checkpoint's history used to cost +617 MiB to read."""
+    model = gn.Sequential(gn.Linear(4, 2, rng=0))
+    path = tmp_path / "ck.gnet"
+    x = [[0.0, 1.0, 2.0, 3.0]] * 8
+    model.fit(
+        x,
+        [0] * 8,
+        loss=gn.CrossEntropyLoss(),
+        optimizer=gn.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        verbose=0,
+        callbacks=[gn.ModelCheckpoint(path)],
+    )
+    with zipfile.ZipFile(path) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    header = json.loads(entries["checkpoint.json"])
+    header["history"]["history"]["loss"] = "LOSSES"
+    text = json.dumps(header, separators=(",", ":"))
+    entries["checkpoint.json"] = text.replace('"LOSSES"', "[" + ",".join(['{"a":0}'] * 1_970_000) + "]").encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    size = path.stat().st_size
+    assert size > 15 * 2**20
+    report = _probe(path, call="checkpoint")
+    assert re.search("objects and arrays", report["outcome"]), report["outcome"]
+    assert report["increase"] <= 4 * size + SLACK, (size, report)

@@ -35,14 +35,23 @@ import numpy as np
 
 from glassnet import io
 from glassnet._archive import open_archive, write_archive
-from glassnet._checks import positive_int, short
+from glassnet._checks import all_finite, positive_int, real_or_inf, short
 from glassnet.callbacks import Callback, EarlyStopping
 from glassnet.layers._base import placeholder_arrays
 from glassnet.module import Module
 from glassnet.optim.schedulers import LRScheduler
 from glassnet.training import History, TrainingRun
 
-__all__ = ["ModelCheckpoint", "Checkpoint", "save_checkpoint", "read_checkpoint", "restore", "FORMAT", "VERSION"]
+__all__ = [
+    "ModelCheckpoint",
+    "Checkpoint",
+    "save_checkpoint",
+    "read_checkpoint",
+    "restore",
+    "check_settings",
+    "FORMAT",
+    "VERSION",
+]
 
 FORMAT = "glassnet-checkpoint"
 VERSION = 1
@@ -62,6 +71,9 @@ _HEADER_KEYS = {
     "history",
     "metadata",
 }
+# A checkpoint's header is mostly lists of numbers: at most one object or array per 32 bytes
+# (model files allow one per 8), so a 15 MiB header of small dicts costs ~100 MiB to parse, not 430.
+_CONTAINER_BYTES = 32
 _OPTIONAL_KEYS = {"early_stopping"}  # absent from files written before EarlyStopping was kept
 
 
@@ -157,7 +169,7 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
     }
     target = Path(os.fspath(path))
     try:
-        write_archive(target, header, arrays, json_name=_JSON_ENTRY)
+        write_archive(target, header, arrays, json_name=_JSON_ENTRY, container_bytes=_CONTAINER_BYTES)
     except OSError as err:  # write_archive has removed its temporary file; the old checkpoint is as it was
         kept = " (the previous checkpoint is unchanged)" if target.exists() else ""
         raise type(err)(err.errno, f"cannot write the checkpoint {target}: {_why(err, target.parent)}{kept}") from err
@@ -242,8 +254,87 @@ def _bad(where: str, what: str) -> ValueError:
     return ValueError(f"{where}: {what}")
 
 
+MAX_COUNT = 2**62  # epochs, steps and samples: far above any run, far below what would overflow
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """An integer in [0, MAX_COUNT]: not a bool, a float (2.5, 1e300) or a string ("21")."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number, or a non-finite one as the checkpoint writes it (``{"float": "nan"}``)."""
+    if isinstance(value, dict):
+        return set(value) == {"float"} and value["float"] in ("inf", "-inf", "nan")
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_history(history: Any, where: str) -> None:
+    """``{"epoch": [int, ...], "history": {name: [number, ...]}}``: numbers only, so reading costs what model.json's does."""
+    if (
+        not isinstance(history, dict)
+        or set(history) != {"epoch", "history"}
+        or not isinstance(history["epoch"], list)
+        or not isinstance(history["history"], dict)
+    ):
+        raise _bad(where, "invalid 'history': it must be {'epoch': [...], 'history': {name: [...]}}")
+    epochs = history["epoch"]
+    if not all(_is_int(e) for e in epochs):
+        raise _bad(where, f"invalid 'history': 'epoch' must list integers >= 0, got {short(epochs)}")
+    for name, values in history["history"].items():
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise _bad(where, f"invalid 'history': {short(name)} must be a list of numbers, got {short(values)}")
+
+
+def _check_pcg64(state: Any, what: str, where: str) -> None:
+    """A PCG64 ``bit_generator.state``: 128-bit state and odd increment, as NumPy itself makes them.
+
+    NumPy accepts an increment of 0 (then it draws only zeros) or values past 128 bits: refused here.
+    """
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        return  # another kind: _set_rng compares it with the generator's own
+    inner = state.get("state")
+    ok = (
+        set(state) == {"bit_generator", "state", "has_uint32", "uinteger"}
+        and isinstance(inner, dict)
+        and set(inner) == {"state", "inc"}
+        and all(_is_int_below(inner[k], 2**128) for k in ("state", "inc"))
+        and inner["inc"] % 2 == 1
+        and state["has_uint32"] in (0, 1)
+        and not isinstance(state["has_uint32"], bool)
+        and _is_int_below(state["uinteger"], 2**32)
+    )
+    if not ok:
+        raise _bad(
+            where,
+            f"invalid RNG state for {what}: a PCG64 state holds a 128-bit 'state', an odd 128-bit 'inc', "
+            f"'has_uint32' 0 or 1 and a 32-bit 'uinteger'; got {short(state)}",
+        )
+
+
+def _is_int_below(value: Any, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < high
+
+
+def _check_arrays_named(header: dict[str, Any], where: str) -> None:
+    """Every described array is one a checkpoint writes: the model's, an optimizer slot's, a best weight's."""
+    slots = header["optimizer"]["slots"]
+    stoppers = len(header["early_stopping"] or ())
+    for name in header["arrays"]:
+        kind, _, rest = name.partition("/")
+        if kind == "model" and rest:
+            continue
+        if kind == "optimizer":
+            slot, _, index = rest.partition("/")
+            if slot in slots and index.isdigit() and index == str(int(index)) and int(index) < slots[slot]:
+                continue
+        if kind == "early_stopping":
+            k, _, weight = rest.partition("/")
+            if k.isdigit() and k == str(int(k)) and int(k) < stoppers and weight:
+                continue
+        raise _bad(
+            where, f"unknown array {short(name)}: a checkpoint holds model/, optimizer/ and early_stopping/ arrays"
+        )
 
 
 def _check_header(header: Any, where: str) -> dict[str, Any]:
@@ -290,21 +381,31 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
         or not all(_is_int(v) for v in opt["slots"].values())
     ):
         raise _bad(where, f"invalid optimizer state {short(opt)}")
+    if not _is_int(opt["steps"]):
+        raise _bad(where, f"the optimizer's 'steps' must be an integer >= 0, got {short(opt['steps'])}")
+    if opt["steps"] != header["step"]:
+        raise _bad(where, f"the optimizer's 'steps' {opt['steps']} differs from 'step' {header['step']}")
+    if not _is_number(opt["lr"]) or isinstance(opt["lr"], dict) or opt["lr"] < 0:
+        raise _bad(where, f"the optimizer's 'lr' must be a number >= 0, got {short(opt['lr'])}")
     rng = header["rng"]
     if set(rng) != {"fit", "layers"} or not isinstance(rng["layers"], dict):
         raise _bad(where, "'rng' must be {'fit': ..., 'layers': {...}}")
+    _check_pcg64(rng["fit"], "fit's generator", where)
+    for name, state in rng["layers"].items():
+        _check_pcg64(state, name, where)
     run = header["run"]
-    if set(run) != {"samples", "batch_size"} or not all(_is_int(v) for v in run.values()):
-        raise _bad(where, f"invalid 'run' {short(run)}")
-    history = header["history"]
-    if (
-        set(history) != {"epoch", "history"}
-        or not isinstance(history["epoch"], list)
-        or not isinstance(history["history"], dict)
-        or not all(isinstance(v, list) for v in history["history"].values())
-    ):
-        raise _bad(where, "invalid 'history'")
-    header["history"] = _from_json(history)
+    if set(run) != {"samples", "batch_size"} or not all(_is_int(v) and v > 0 for v in run.values()):
+        raise _bad(where, f"invalid 'run': 'samples' and 'batch_size' must be integers >= 1, got {short(run)}")
+    if run["batch_size"] > run["samples"]:
+        raise _bad(where, f"invalid 'run': 'batch_size' {run['batch_size']} is more than 'samples' {run['samples']}")
+    _check_history(header["history"], where)
+    for state in header["checkpoints"]:
+        if not isinstance(state, dict) or set(state) != {"best"} or not _is_number(state["best"]):
+            raise _bad(where, f"invalid ModelCheckpoint state {short(state)}")
+        if _from_json(state["best"]) != _from_json(state["best"]):  # NaN would never be improved on
+            raise _bad(where, f"invalid ModelCheckpoint state {short(state)}: 'best' is NaN")
+    _check_arrays_named(header, where)
+    header["history"] = _from_json(header["history"])
     return header
 
 
@@ -320,9 +421,14 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             or was written by a newer version; the message names the file.
     """
     try:
-        with open_archive(path, json_name=_JSON_ENTRY, kind="glassnet checkpoint") as archive:
+        with open_archive(
+            path, json_name=_JSON_ENTRY, kind="glassnet checkpoint", container_bytes=_CONTAINER_BYTES
+        ) as archive:
             header = _check_header(archive.header, archive.where)
             arrays = {name: archive.read(name) for name in archive.specs}
+            for name, array in arrays.items():
+                if not all_finite(array):
+                    raise _bad(archive.where, f"array {name!r} holds NaN or infinite values")
             return Checkpoint(archive.where, header, arrays)
     except ValueError as err:
         if f"has no {_JSON_ENTRY}" in str(err) and _is_model_file(path):
@@ -336,6 +442,42 @@ def _is_model_file(path: str | os.PathLike[str]) -> bool:
             return True
     except ValueError:
         return False
+
+
+def check_settings(
+    settings: Any, where: str, optimizers: tuple[str, ...] = ("sgd", "adam"), required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The training settings a program stored in a checkpoint's metadata, checked as its flags are.
+
+    ``epochs`` and ``batch_size`` must be integers >= 1, ``lr`` a finite number > 0 and
+    ``optimizer`` one of ``optimizers``; a name in ``required`` must be present. A resumed run
+    should not trust a file more than its command line: the ValueError names the file and the setting.
+
+    Example:
+        >>> check_settings({"epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": 1e-3}, "ck.gnet")["epochs"]
+        3
+    """
+    if not isinstance(settings, dict):
+        raise _bad(where, f"the stored settings must be a JSON object, got {short(settings)}")
+    missing = [key for key in required if key not in settings]
+    if missing:
+        raise _bad(where, f"the stored settings lack {missing}")
+    for key in ("epochs", "batch_size"):
+        if key in settings and not (_is_int(settings[key]) and settings[key] >= 1):
+            raise _bad(
+                where, f"the stored setting {key} must be an integer >= 1. Received: {key}={short(settings[key])}"
+            )
+    if "lr" in settings:
+        lr = settings["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise _bad(where, f"the stored setting lr must be a number > 0. Received: lr={short(lr)}")
+    if "optimizer" in settings and settings["optimizer"] not in optimizers:
+        raise _bad(
+            where,
+            f"the stored setting optimizer must be one of {list(optimizers)}. "
+            f"Received: optimizer={short(settings['optimizer'])}",
+        )
+    return settings
 
 
 # -- restoring --------------------------------------------------------------
@@ -621,7 +763,9 @@ class ModelCheckpoint(Callback):
         return {"best": self.best}
 
     def load_state_dict(self, state: Any, where: str = "state") -> None:
-        best = state.get("best") if isinstance(state, dict) else None
-        if set(state if isinstance(state, dict) else ()) != {"best"} or not isinstance(best, (int, float)):
+        if not isinstance(state, dict) or set(state) != {"best"}:
             raise ValueError(f"{where}: invalid ModelCheckpoint state {short(state)}")
-        self.best = float(best)
+        try:
+            self.best = real_or_inf(state["best"], "best")  # a NaN best would never be improved on
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: invalid ModelCheckpoint state: {err}") from None

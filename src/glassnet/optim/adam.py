@@ -86,5 +86,7 @@ class Adam(Optimizer):
         step *= group["lr"] / (1 - beta1**t)
         p.data -= step
 
+    _non_negative_slots = ("v",)
+
     def _state_lists(self) -> dict[str, list[Any]]:
         return {"m": self.m, "v": self.v}

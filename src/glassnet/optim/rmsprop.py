@@ -80,5 +80,7 @@ class RMSprop(Optimizer):
             d = b
         p.data -= group["lr"] * d
 
+    _non_negative_slots = ("square_avg",)
+
     def _state_lists(self) -> dict[str, list[Any]]:
         return {"square_avg": self.square_avg, "velocity": self.velocity}
