@@ -1,12 +1,15 @@
 """Checkpoints at the edges of a run: a learning rate of 0, a finished run, early stopping across a resume."""
 
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
 import pytest
 
 import glassnet as gn
+from glassnet._files import atomic_write
 from glassnet.checkpoint import check_settings, read_checkpoint
 
 
@@ -365,3 +368,63 @@ def test_stored_settings_are_checked_as_flags_are(settings, match):
     with pytest.raises(ValueError, match=match) as err:
         check_settings(settings, "run/checkpoint.gnet", required=("epochs",) if settings == {} else ())
     assert str(err.value).startswith("run/checkpoint.gnet: ")
+
+
+# -- ModelCheckpoint's file name template, and files keep their mode -------------
+@pytest.mark.parametrize(
+    ("template", "error", "match"),
+    [
+        (
+            "ck-{val_loss:.3f}.gnet",
+            ValueError,
+            r"names \{val_loss\}, but the epoch logs will hold only.*validation_data",
+        ),
+        ("ck-{acc}.gnet", ValueError, r"names \{acc\}"),
+        ("ck-{}.gnet", ValueError, "not a valid file name template"),
+        ("ck-{loss:d}.gnet", ValueError, "not a valid file name template"),
+    ],
+)
+def test_a_template_naming_a_missing_key_fails_before_training(tmp_path, template, error, match):
+    model = _model()
+    before = _weights(model)
+    with pytest.raises(error, match=match) as err:
+        _fit(2, lambda opt: gn.StepLR(opt, 1), [gn.ModelCheckpoint(tmp_path / template)], model=model)
+    assert template in str(err.value)
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(model), before))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_template_with_validation_keys_works_with_validation_data(tmp_path):
+    x, y = _data(48)
+    model = _model()
+    model.fit(
+        x[:24],
+        y[:24],
+        loss=gn.CrossEntropyLoss(),
+        optimizer=gn.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        validation_data=(x[24:], y[24:]),
+        metrics=["accuracy"],
+        verbose=0,
+        callbacks=[gn.ModelCheckpoint(tmp_path / "ck-{epoch}-{val_loss:.3f}-{val_accuracy:.2f}.gnet")],
+    )
+    assert len(list(tmp_path.glob("ck-2-*.gnet"))) == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("how", ["save", "checkpoint", "atomic_write"])
+def test_writing_over_a_file_keeps_its_mode(tmp_path, how):
+    path = tmp_path / "out.gnet"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o600)
+    model = _model()
+    if how == "save":
+        model.save(path)
+    elif how == "checkpoint":
+        _fit(1, lambda opt: gn.StepLR(opt, 1), [gn.ModelCheckpoint(path)], model=model)
+    else:
+        atomic_write(path, b"new")  # what ONNX export and the report write through
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    fresh = tmp_path / "fresh.bin"
+    atomic_write(fresh, b"new")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644

@@ -42,7 +42,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from glassnet._checks import clip, short
-from glassnet._files import display_name, open_regular, temp_file
+from glassnet._files import copy_mode, display_name, open_regular, temp_file
 
 __all__ = ["Archive", "open_archive", "write_archive", "check_json", "check_entries", "ALLOWED_DTYPES"]
 
@@ -189,23 +189,13 @@ def write_archive(
                     zf.writestr(_entry(ARRAY_PREFIX + name, len(raw)), raw)
             f.flush()
             os.fsync(f.fileno())
-        _copy_mode(target, tmp_name)
+        copy_mode(target, tmp_name)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
     _fsync_folder(target.parent)
-
-
-def _copy_mode(target: Path, tmp_name: str) -> None:
-    """Give the new file the old one's permissions, or the usual 0o644 (mkstemp makes it 0o600)."""
-    try:
-        mode = os.stat(target).st_mode & 0o7777
-    except OSError:
-        mode = 0o644
-    with contextlib.suppress(OSError):
-        os.chmod(tmp_name, mode)
 
 
 def _fsync_folder(folder: Path) -> None:

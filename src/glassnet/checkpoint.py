@@ -736,8 +736,26 @@ class ModelCheckpoint(Callback):
         if not os.path.isdir(folder):
             reason = "is not a folder" if os.path.exists(folder) else "does not exist"
             raise FileNotFoundError(errno.ENOENT, f"cannot write checkpoints to {self.path}: {folder} {reason}")
+        if "{" in self.path and self.run is not None:
+            self._check_template(self.run.log_names)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.last_saved = None
+
+    def _check_template(self, log_names: tuple[str, ...]) -> None:
+        """Format the file name with stand-in values now, so a key the logs lack fails before training."""
+        values = {"epoch": 1, **{name: 0.0 for name in log_names}}
+        try:
+            self.path.format(**values)
+        except KeyError as err:
+            hint = " (val_ values need validation_data)" if str(err.args[0]).startswith("val_") else ""
+            raise ValueError(
+                f"ModelCheckpoint's path {short(self.path)} names {{{err.args[0]}}}, but the epoch logs will hold "
+                f"only {sorted(values)}{hint}"
+            ) from None
+        except (IndexError, ValueError, TypeError) as err:
+            raise ValueError(
+                f"ModelCheckpoint's path {short(self.path)} is not a valid file name template: {err}"
+            ) from None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         run = self.run

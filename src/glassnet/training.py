@@ -79,6 +79,7 @@ class TrainingRun:
     samples: int
     batch_size: int
     epoch: int = 0
+    log_names: tuple[str, ...] = ()  # the keys of each epoch's logs: "loss", the metrics, "val_" ones
 
 
 def _model_dtype(model: Module) -> np.dtype:
@@ -511,6 +512,8 @@ def fit(
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
     run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
+    names = ["loss", *(name for name, _ in metric_list)]
+    run.log_names = (*names, *(("val_" + name for name in names) if val is not None else ()))
     callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
     warned = False  # about a non-finite loss: once per fit
 
