@@ -65,7 +65,9 @@ except OSError:
 if before is None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 try:
-    if call == "checkpoint":
+    if call == "predict":  # a hostile config whose cost shows only when the model runs
+        result = gn.load(path).predict(np.zeros((1, 1, 8, 8), dtype=np.float32))
+    elif call == "checkpoint":
         from glassnet.checkpoint import read_checkpoint
         result = read_checkpoint(path)
     else:
@@ -318,4 +320,21 @@ def test_a_checkpoint_whose_history_holds_small_dicts_costs_about_its_size(tmp_p
     assert size > 15 * 2**20
     report = _probe(path, call="checkpoint")
     assert re.search("objects and arrays", report["outcome"]), report["outcome"]
+    assert report["increase"] <= 4 * size + SLACK, (size, report)
+
+
+@pytest.mark.parametrize("padding", [6000, 2**31 - 1])
+def test_a_model_file_with_a_huge_conv_padding_is_refused_before_it_costs(tmp_path, padding):
+    """Any padding PyTorch takes is built, but one whose workspace would be gigabytes is refused, not allocated."""
+    config = {"in_channels": 1, "out_channels": 1, "kernel_size": 3, "padding": padding, "bias": False}
+    path = _model_file(
+        tmp_path / "padded.gn",
+        [{"class": "Conv2d", "config": config}],
+        arrays={"layers.0.weight": {"dtype": "float32", "shape": [1, 1, 3, 3]}},
+        entries={"arrays/layers.0.weight": bytes(36)},
+    )
+    size = path.stat().st_size
+    report = _probe(path, call="predict")
+    assert report["outcome"].startswith("ValueError: "), report
+    assert "workspace of" in report["outcome"] and "only adds outputs that see zeros" in report["outcome"]
     assert report["increase"] <= 4 * size + SLACK, (size, report)
