@@ -428,3 +428,30 @@ def test_writing_over_a_file_keeps_its_mode(tmp_path, how):
     fresh = tmp_path / "fresh.bin"
     atomic_write(fresh, b"new")
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+
+
+def test_a_resume_with_other_early_stopping_callbacks_is_refused(full, tmp_path):
+    model = _model()
+    x, y = _data(48)
+    with pytest.raises(ValueError, match=r"had 1 EarlyStopping callback\(s\); give fit the same \(it got 0\)"):
+        model.fit(
+            x[:24], y[:24], loss=gn.CrossEntropyLoss(), optimizer=gn.Adam(model.parameters(), lr=0.01), epochs=4,
+            batch_size=8, validation_data=(x[24:], y[24:]), seed=3, verbose=0, resume_from=full,
+            callbacks=[gn.ModelCheckpoint(tmp_path / "again.gnet", save_best_only=True)],
+        )  # fmt: skip
+
+
+def test_a_checkpoint_from_before_early_stopping_was_kept_resumes_from_its_own_weights(full, tmp_path):
+    def older(h):  # a file written before the "early_stopping" entry existed
+        del h["early_stopping"]
+        for name in [n for n in h["arrays"] if n.startswith("early_stopping/")]:
+            del h["arrays"][name]
+
+    entries = _entries(_edit(full, tmp_path, header=older))
+    path = _write(tmp_path / "older.gnet", {n: d for n, d in entries.items() if not n.startswith("arrays/early")})
+    model = _model()
+    with pytest.raises(KeyboardInterrupt):
+        _full_fit(4, [_CtrlC()], model=model, resume_from=path)
+    saved = read_checkpoint(path).arrays
+    for name, p in model.named_parameters():
+        assert np.array_equal(p.data, saved["model/" + name])  # the resumed weights, not the fresh ones
