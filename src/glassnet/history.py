@@ -53,3 +53,4 @@ class TrainingRun:
     samples: int
     batch_size: int
     epoch: int = 0
+    log_names: tuple[str, ...] = ()  # the keys of each epoch's logs: "loss", the metrics, "val_" ones

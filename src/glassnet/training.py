@@ -506,6 +506,8 @@ def fit(
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
     run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
+    names = ["loss", *(name for name, _ in metric_list)]
+    run.log_names = (*names, *(("val_" + name for name in names) if val is not None else ()))
     callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
     warned = False  # about a non-finite loss: once per fit
 
@@ -515,15 +517,17 @@ def fit(
         cb.model = model
         cb.run = run
         cb.on_train_begin()
-    if resume_from is not None:
-        restore(resume_from, run, epochs)
+    if resume_from is not None and restore(resume_from, run, epochs):
+        model.stop_training = True  # an EarlyStopping may have ended it before `epochs`
+        if verbose:
+            print(f"the checkpoint's run is finished (epoch {run.epoch} of {epochs}): nothing left to train")
     comm.setup(model, n, bs)
     grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce
     try:
         model.train()
         model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
         show = verbose > 0
-        for epoch in range(run.epoch, epochs):
+        for epoch in range(run.epoch, epochs if not model.stop_training else run.epoch):
             start_time = time.perf_counter()
             if show:
                 progress.start_epoch(epoch)

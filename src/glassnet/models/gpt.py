@@ -213,6 +213,7 @@ class GPT(Module):
 
         Sampling: ``softmax(logits / temperature)`` over the ``top_k`` largest
         logits (all if None), drawn from ``rng``: the same seed, the same text.
+        A temperature below 1e-6 takes the largest logit (greedy decoding).
 
         Returns:
             int64 ids (N, length), the new tokens only.

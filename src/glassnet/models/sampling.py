@@ -9,7 +9,7 @@ import numpy as np
 from glassnet._checks import positive_float, positive_int
 from glassnet.layers.embedding import check_ids
 
-__all__ = ["generation_args", "sample"]
+__all__ = ["MIN_TEMPERATURE", "generation_args", "sample"]
 
 
 def generation_args(
@@ -27,9 +27,28 @@ def generation_args(
     return ids, length, temperature, top_k
 
 
+MIN_TEMPERATURE = 1e-6  # below it, sampling is greedy: softmax(logits / T) is one-hot to float64's precision
+
+
 def sample(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> np.ndarray:
-    """One token per row from softmax(logits / temperature), restricted to the top_k largest."""
-    z = logits.astype(np.float64) / temperature
+    """One token per row from softmax(logits / temperature), restricted to the top_k largest.
+
+    A temperature below MIN_TEMPERATURE, or one so small that logits / temperature overflows,
+    takes the largest logit (the limit as the temperature goes to 0), with no warning. Logits that
+    hold a NaN or an infinity (a model with NaN weights) are a ValueError, not a stream of newlines.
+    """
+    z = logits.astype(np.float64)
+    if not np.isfinite(z).all():
+        rows = int((~np.isfinite(z)).any(axis=1).sum())
+        raise ValueError(
+            f"the model's logits hold NaN or infinite values (in {rows} of {len(z)} rows), so no token can be "
+            "sampled: its weights are probably not finite (was it saved from a run that diverged?)"
+        )
+    with np.errstate(over="ignore"):
+        scaled = z / temperature
+    if temperature < MIN_TEMPERATURE or not np.isfinite(scaled).all():
+        return z.argmax(axis=1).astype(np.int64)
+    z = scaled
     if top_k is not None and top_k < z.shape[1]:
         kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
         z = np.where(z < kth, -np.inf, z)

@@ -30,7 +30,7 @@ class SGD(Optimizer):
 
     Args:
         params: parameters to update (``model.parameters()``), or parameter groups (see Optimizer).
-        lr: learning rate, > 0.
+        lr: learning rate, >= 0.
         momentum: in [0, 1); 0.9 is usual.
         nesterov: use Nesterov momentum (needs momentum > 0).
         weight_decay: L2 penalty coefficient, >= 0.
