@@ -300,15 +300,28 @@ class Module:
         verbose: int = 1,
         resume_from: str | os.PathLike[str] | None = None,
         distributed: Any = False,
+        preprocessing: Any = None,
     ) -> History:
         """Train the model by mini-batch gradient descent; see ``glassnet.training.fit`` for every argument.
 
         ``batch_size`` is 32 by default (None: the whole set in one batch).
         Returns a History: ``history.history["loss"]`` per epoch, and each
         metric and "val_" value.
+
+        ``preprocessing``: how ``x`` was made from raw data (``from_csv(...).preprocessing``
+        and the like); its ``to_json()`` record is kept in ``self.metadata["preprocessing"]``,
+        which ``save`` writes into the model file.
         """
         from glassnet.training import fit
 
+        if preprocessing is not None:
+            if not callable(getattr(preprocessing, "to_json", None)):
+                raise TypeError(
+                    f"preprocessing must be a preprocessing object with to_json(). Received: {type(preprocessing).__name__}"
+                )
+            metadata = dict(getattr(self, "metadata", None) or {})
+            metadata["preprocessing"] = preprocessing.to_json()
+            self.metadata = metadata
         return fit(
             self,
             x,
@@ -356,9 +369,15 @@ class Module:
         print_fn(summary(self, input_shape))
 
     def save(self, path: Any, metadata: dict[str, Any] | None = None) -> None:
-        """Write the model (and an optional JSON-safe ``metadata`` dict) to ``path``; see ``glassnet.io.save``."""
+        """Write the model (and an optional JSON-safe ``metadata`` dict) to ``path``; see ``glassnet.io.save``.
+
+        Without ``metadata``, the model's own ``self.metadata`` (what ``load`` or
+        ``fit(..., preprocessing=...)`` set), if any, is written.
+        """
         from glassnet.io import save
 
+        if metadata is None and getattr(self, "metadata", None):
+            metadata = self.metadata
         save(self, path, metadata=metadata)
 
 

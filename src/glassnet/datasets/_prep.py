@@ -15,7 +15,18 @@ import numpy as np
 
 from glassnet._checks import as_rng, short
 
-__all__ = ["Splits", "Prepared", "split_indices", "RecordError", "field_of", "text_field", "number_field", "int_field", "names_field", "check_kind"]
+__all__ = [
+    "Splits",
+    "Prepared",
+    "split_indices",
+    "RecordError",
+    "field_of",
+    "text_field",
+    "number_field",
+    "int_field",
+    "names_field",
+    "check_kind",
+]
 
 MAX_NAME = 1000  # characters of a column, class or category name in a record
 

@@ -41,7 +41,7 @@ from glassnet.datasets._prep import (
     split_indices,
 )
 
-__all__ = ["from_image_folder", "ImagePreprocessing", "IMAGE_EXTENSIONS", "MAX_PIXELS"]
+__all__ = ["from_image_folder", "ImagePreprocessing", "is_labelled_folder", "IMAGE_EXTENSIONS", "MAX_PIXELS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAX_PIXELS = 50_000_000  # per image, read from the header before decoding
@@ -66,7 +66,7 @@ def _is_image(name: str) -> bool:
 
 def _image_files(folder: str) -> list[str]:
     """Image files under ``folder``, sorted; folders reached through symbolic links are not entered."""
-    found = []
+    found: list[str] = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(os.path.join(root, f) for f in sorted(files) if _is_image(f))
@@ -80,9 +80,24 @@ def _class_folders(path: str, where: str) -> list[tuple[str, str]]:
     classes = [(e.name, e.path) for e in entries if e.is_dir()]
     if not classes:
         loose = [e for e in entries if e.is_file() and _is_image(e.name)]
-        hint = " (it holds images directly: put each class's images in a sub-folder named after the class)" if loose else ""
+        hint = (
+            " (it holds images directly: put each class's images in a sub-folder named after the class)"
+            if loose
+            else ""
+        )
         raise ValueError(f"{where} has no class folders{hint}; expected {where}/CLASS/image.png")
     return classes
+
+
+def is_labelled_folder(path: str | os.PathLike[str], classes: Sequence[str]) -> bool:
+    """Whether ``path`` is a folder of class folders: no images of its own, sub-folders all named as ``classes``."""
+    folder = os.fspath(path)
+    if not os.path.isdir(folder):
+        return False
+    entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
+    subfolders = [e.name for e in entries if e.is_dir()]
+    loose = [e for e in entries if e.is_file() and _is_image(e.name)]
+    return bool(subfolders) and not loose and all(name in classes for name in subfolders)
 
 
 def _open_checked(Image: Any, file: str, max_pixels: int) -> Any:
@@ -146,7 +161,7 @@ def _load(
             "pass a smaller size"
         )
     x = np.empty((len(files), channels, *size), dtype=dtype)
-    kept = []
+    kept: list[int] = []
     for i, (file, name) in enumerate(zip(files, names)):
         try:
             x[len(kept)] = _decode(Image, file, mode, size, max_pixels)
@@ -162,7 +177,9 @@ def _load(
 def _warn_skipped(skipped: list[tuple[str, str]], total: int) -> None:
     if skipped:
         shown = "; ".join(f"{name} ({why})" for name, why in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
-        warnings.warn(f"skipped {len(skipped)} of {total} files that could not be read as images: {shown}", stacklevel=3)
+        warnings.warn(
+            f"skipped {len(skipped)} of {total} files that could not be read as images: {shown}", stacklevel=3
+        )
 
 
 class ImagePreprocessing:
@@ -203,7 +220,11 @@ class ImagePreprocessing:
         return len(self.classes)
 
     def load(
-        self, paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, strict: bool = False, dtype: Any = np.float32
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        strict: bool = False,
+        dtype: Any = np.float32,
     ) -> Prepared:
         """Image files, and folders of them (searched recursively), as the model's input; no labels.
 
@@ -247,7 +268,9 @@ class ImagePreprocessing:
         labels: list[int] = []
         for name, path in _class_folders(os.fspath(folder), where):
             if name not in self.classes:
-                raise ValueError(f"{where}/{name}: the model knows no class {name!r} (its classes: {short(self.classes)})")
+                raise ValueError(
+                    f"{where}/{name}: the model knows no class {name!r} (its classes: {short(self.classes)})"
+                )
             found = _image_files(path)
             files.extend(found)
             labels.extend([self.classes.index(name)] * len(found))
@@ -261,7 +284,13 @@ class ImagePreprocessing:
         return Prepared(x, np.asarray(labels, dtype=np.int64)[kept], [names[i] for i in kept.tolist()], skipped)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "version": 1, "size": list(self.size), "channels": self.channels, "classes": self.classes}
+        return {
+            "kind": self.kind,
+            "version": 1,
+            "size": list(self.size),
+            "channels": self.channels,
+            "classes": self.classes,
+        }
 
     @classmethod
     def from_json(cls, record: Any) -> ImagePreprocessing:
@@ -332,7 +361,9 @@ def from_image_folder(
     for label, (name, folder) in enumerate(classes):
         found = _image_files(folder)
         if not found:
-            raise ValueError(f"{where}/{name} holds no images ({', '.join(IMAGE_EXTENSIONS)}); remove the empty class folder")
+            raise ValueError(
+                f"{where}/{name} holds no images ({', '.join(IMAGE_EXTENSIONS)}); remove the empty class folder"
+            )
         files.extend(found)
         labels.extend([label] * len(found))
         if len(files) > max_images:
@@ -350,11 +381,11 @@ def from_image_folder(
             good.append(i)
     if not good:
         raise ValueError(f"{where}: none of its {len(files):,} image files could be read")
-    sizes = [headers[i] for i in good]
+    sizes = [h for h in headers if not isinstance(h, str)]
     if color is None:
-        color = "L" if all(h[2] in _GRAY_MODES for h in sizes) else "RGB"  # type: ignore[index]
+        color = "L" if all(mode in _GRAY_MODES for _, _, mode in sizes) else "RGB"
     if size is None:
-        side = int(statistics.median(max(h[0], h[1]) for h in sizes))  # type: ignore[index]
+        side = int(statistics.median(max(w, h) for w, h, _ in sizes))
         size = min(max(side, 16), 64)
     side_pair = int_pair(size, "size", high=_MAX_SIDE)
     x, kept = _load(

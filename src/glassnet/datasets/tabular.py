@@ -39,6 +39,7 @@ import numpy as np
 
 from glassnet._checks import check_dtype, clip, short
 from glassnet._files import display_name, open_regular
+from glassnet.datasets._prep import RecordError as RecordError
 from glassnet.datasets._prep import (
     Splits,
     check_kind,
@@ -49,7 +50,6 @@ from glassnet.datasets._prep import (
     split_indices,
     text_field,
 )
-from glassnet.datasets._prep import RecordError as RecordError
 
 __all__ = ["Table", "read_csv", "TabularPreprocessing", "from_csv", "FILLS", "MAX_COLUMNS", "MAX_FIELD"]
 
@@ -79,7 +79,11 @@ class Table:
     """
 
     def __init__(
-        self, columns: list[str], cells: list[list[str]], lines: Sequence[int] | None = None, source: str = "the table"
+        self,
+        columns: list[str],
+        cells: list[list[str]],
+        lines: Sequence[int] | np.ndarray | None = None,
+        source: str = "the table",
     ) -> None:
         if len(set(columns)) != len(columns):
             twice = sorted({c for c in columns if columns.count(c) > 1})
@@ -196,7 +200,7 @@ def read_csv(
         (['size', 'colour'], ['1.5', '2'])
     """
     where = display_name(path)
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
         raise ValueError(f"delimiter must be one character other than a quote or newline. Received: {short(delimiter)}")
     if not isinstance(encoding, str):
         raise TypeError(f"encoding must be a str. Received: encoding={short(encoding)}")
@@ -215,7 +219,9 @@ def read_csv(
                     continue  # a blank line
                 if header is None:
                     if len(row) > max_columns:
-                        raise ValueError(f"{where}: the header has {len(row):,} columns, more than max_columns={max_columns:,}")
+                        raise ValueError(
+                            f"{where}: the header has {len(row):,} columns, more than max_columns={max_columns:,}"
+                        )
                     header = [name.strip() for name in row]
                     for i, name in enumerate(header):
                         if not name:
@@ -305,7 +311,9 @@ class _Column:
             filled = None if fill is None else number_field(fill, f"{where}.fill")
             return cls(name, "numeric", mean=mean, std=std, fill=filled)
         if kind == "categorical":
-            categories = names_field(field_of(record, "categories", where), f"{where}.categories", limit=MAX_CATEGORIES, low=1)
+            categories = names_field(
+                field_of(record, "categories", where), f"{where}.categories", limit=MAX_CATEGORIES, low=1
+            )
             if fill is not None and fill not in categories:
                 raise RecordError(f"{where}.fill must be one of its categories or null. Received: {short(fill)}")
             return cls(name, "categorical", categories=tuple(categories), fill=fill)
@@ -347,11 +355,11 @@ def _fit_column(table: Table, name: str, categorical: bool, fill: str | None, ma
         )
     label: str | None = None
     if fill is not None:
-        filled = [c for c in cells if c]
-        counts: dict[str, int] = {}
-        for c in filled:
-            counts[c] = counts.get(c, 0) + 1
-        label = min(counts, key=lambda c: (-counts[c], c))  # the most frequent, ties by name
+        tally: dict[str, int] = {}
+        for c in cells:
+            if c:
+                tally[c] = tally.get(c, 0) + 1
+        label = min(tally, key=lambda c: (-tally[c], c))  # the most frequent, ties by name
     elif "" in cells:
         raise _missing_error(table, name, cells.index(""))
     return _Column(name, "categorical", categories=tuple(categories), fill=label)
@@ -379,7 +387,9 @@ def _target_task(table: Table, target: str, task: str | None) -> tuple[str, list
             values = _parse(table, target, cells)
             distinct = np.unique(values)
             whole = bool((values == np.round(values)).all())
-            task = "classification" if whole and len(distinct) <= 20 and len(distinct) < len(cells) / 2 else "regression"
+            task = (
+                "classification" if whole and len(distinct) <= 20 and len(distinct) < len(cells) / 2 else "regression"
+            )
     if task == "regression":
         if not numeric:
             _parse(table, target, cells)  # raises, naming the first cell that is not a number
@@ -387,9 +397,13 @@ def _target_task(table: Table, target: str, task: str | None) -> tuple[str, list
     integers = numeric and all((v := _number(c)) is not None and v == int(v) for c in cells)
     names = {_class_name(c, integers) for c in cells}
     if len(names) > _MAX_CLASSES:
-        raise ValueError(f"{table.source}: the target column {target!r} has {len(names):,} classes; try task='regression'")
+        raise ValueError(
+            f"{table.source}: the target column {target!r} has {len(names):,} classes; try task='regression'"
+        )
     if len(names) < 2:
-        raise ValueError(f"{table.source}: the target column {target!r} holds one class only ({short(next(iter(names)))})")
+        raise ValueError(
+            f"{table.source}: the target column {target!r} holds one class only ({short(next(iter(names)))})"
+        )
     ordered = sorted(names, key=lambda s: (int(s), "") if integers else (0, s))
     return task, ordered, integers
 
@@ -702,7 +716,9 @@ def from_csv(
     table = read_csv(path, encoding=encoding, delimiter=delimiter)
     name = table.columns[-1] if target is None else target
     if name not in table.columns:
-        raise ValueError(f"{table.source} has no column {short(name)} (given as target); its columns are {short(table.columns)}")
+        raise ValueError(
+            f"{table.source} has no column {short(name)} (given as target); its columns are {short(table.columns)}"
+        )
     task, classes, _ = _target_task(table, name, task)
     train, val, test = split_indices(len(table), val_size, test_size, seed)
     prep = TabularPreprocessing.fit(
@@ -715,8 +731,9 @@ def from_csv(
         classes=classes,
         max_categories=max_categories,
     )
-    parts = []
+    parts: list[np.ndarray] = []
     for rows, unknown in ((train, "error"), (val, "zeros"), (test, "zeros")):
         x, y = prep.transform(table.take(rows), unknown=unknown, dtype=dtype)
         parts += [x, y if y is not None else np.empty(0)]  # y is there: the table has the target column
-    return Splits(*parts, preprocessing=prep)
+    x_train, y_train, x_val, y_val, x_test, y_test = parts
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, preprocessing=prep)
