@@ -128,15 +128,21 @@ class Table:
 
 
 # -- reading ------------------------------------------------------------------
-def _decoded_lines(f: Any, encoding: str, where: str) -> Iterator[str]:
+def _decoded_lines(f: Any, encoding: str, where: str, delimiter: str, max_columns: int) -> Iterator[str]:
     """The file's lines decoded one at a time, each bounded, with the byte offset of any bad byte."""
     offset = 0
     number = 0
+    head = f.peek(8192)[:8192]  # a NUL byte near the start: a binary file, whatever its first line decodes as
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise ValueError(f"{where} looks like a binary file, not CSV text (a NUL byte at byte offset {nul:,})")
     while True:
         raw = f.readline(_MAX_LINE + 1)
         if not raw:
             return
         number += 1
+        if number == 1 and raw.count(delimiter.encode(encoding)) >= max_columns:  # before csv splits it
+            raise ValueError(f"{where}: the header has more than max_columns={max_columns:,} columns")
         if len(raw) > _MAX_LINE:
             raise ValueError(f"{where}: line {number} is longer than {_MAX_LINE:,} bytes; is this a CSV file?")
         nul = raw.find(b"\x00")
@@ -209,7 +215,7 @@ def read_csv(
     except LookupError:
         raise ValueError(f"encoding is not a known text encoding. Received: encoding={short(encoding)}") from None
     with open_regular(path) as f, _field_limit(max_field):
-        reader = csv.reader(_decoded_lines(f, encoding, where), delimiter=delimiter)
+        reader = csv.reader(_decoded_lines(f, encoding, where, delimiter, max_columns), delimiter=delimiter)
         header: list[str] | None = None
         rows: list[list[str]] = []
         lines: list[int] = []
