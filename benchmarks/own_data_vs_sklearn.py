@@ -69,15 +69,16 @@ def compare(data, regression: bool) -> tuple[float, float]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import r2_score
     from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from threadpoolctl import threadpool_limits
 
     prep = data.preprocessing
     xtr, xte = data.x_train.reshape(len(data.x_train), -1), data.x_test.reshape(len(data.x_test), -1)
     model = glassnet_mlp(xtr.shape[1], prep.n_outputs)
     loss = gn.MSELoss() if regression else gn.CrossEntropyLoss()
-    model.fit(xtr, data.y_train, loss=loss, optimizer=gn.Adam(model.parameters(), lr=1e-3), epochs=EPOCHS,
-              batch_size=min(200, len(xtr)), seed=0, verbose=0, preprocessing=prep)  # fmt: skip
-    from threadpoolctl import threadpool_limits
-
+    optimizer = gn.Adam(model.parameters(), lr=1e-3)
+    with threadpool_limits(1):  # one BLAS thread for both: more only contend on a small shared machine
+        model.fit(xtr, data.y_train, loss=loss, optimizer=optimizer, epochs=EPOCHS, batch_size=min(200, len(xtr)),
+                  seed=0, verbose=0, preprocessing=prep)  # fmt: skip
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         if regression:
