@@ -314,14 +314,6 @@ class Module:
         """
         from glassnet.training import fit
 
-        if preprocessing is not None:
-            if not callable(getattr(preprocessing, "to_json", None)):
-                raise TypeError(
-                    f"preprocessing must be a preprocessing object with to_json(). Received: {type(preprocessing).__name__}"
-                )
-            metadata = dict(getattr(self, "metadata", None) or {})
-            metadata["preprocessing"] = preprocessing.to_json()
-            self.metadata = metadata
         return fit(
             self,
             x,
@@ -338,6 +330,7 @@ class Module:
             verbose=verbose,
             resume_from=resume_from,
             distributed=distributed,
+            preprocessing=preprocessing,
         )
 
     def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
@@ -376,8 +369,8 @@ class Module:
         """
         from glassnet.io import save
 
-        if metadata is None and getattr(self, "metadata", None):
-            metadata = self.metadata
+        if metadata is None:
+            metadata = getattr(self, "metadata", None) or None
         save(self, path, metadata=metadata)
 
 

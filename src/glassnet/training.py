@@ -422,6 +422,7 @@ def fit(
     verbose: int = 1,
     resume_from: str | os.PathLike[str] | None = None,
     distributed: Any = False,
+    preprocessing: Any = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
@@ -450,6 +451,8 @@ def fit(
             over MPI under ``mpirun``: each rank takes its shard of every global batch of
             ``batch_size``, gradients are summed over the ranks, and every rank ends with the
             weights one process would reach with the same global batch. Only rank 0 prints.
+        preprocessing: how ``x`` was made from raw files (``from_csv(...).preprocessing`` and the
+            like): its record is kept in ``model.metadata["preprocessing"]``, which ``save`` writes.
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
@@ -486,6 +489,10 @@ def fit(
             )
         xv = _check_x(model, validation_data[0], "validation_data[0]")
         val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", dtype))
+    if preprocessing is not None:
+        from glassnet.datasets.preprocessing import record_preprocessing
+
+        record_preprocessing(model, preprocessing)
 
     rng = as_rng(seed)
     for m in model.modules():

@@ -303,7 +303,9 @@ def test_fit_keeps_the_record_and_a_saved_model_predicts_raw_rows(tmp_path: Path
     assert names is not None and set(names) <= {"a", "b"} and ((probabilities >= 0.5) & (probabilities <= 1)).all()
     rows = [{"size": 1, "colour": "red", "weight": 10.5}]
     assert apply(again, rows).y is None and apply(again, rows).x.shape == (1, prep.n_features)
-    with pytest.raises(TypeError, match="preprocessing must be a preprocessing object"):
+    with pytest.raises(
+        TypeError, match="preprocessing must be a TabularPreprocessing, ImagePreprocessing or TextPreprocessing"
+    ):
         model.fit(data.x_train, data.y_train, loss=gn.CrossEntropyLoss(), optimizer=opt, epochs=0, preprocessing={})
 
 

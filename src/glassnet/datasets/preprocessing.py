@@ -33,7 +33,15 @@ from glassnet.datasets.images import ImagePreprocessing, is_labelled_folder
 from glassnet.datasets.tabular import Table, TabularPreprocessing, read_csv
 from glassnet.datasets.text import TextPreprocessing
 
-__all__ = ["Preprocessing", "preprocessing_from_json", "preprocessing_from_metadata", "apply", "decode", "Prepared"]
+__all__ = [
+    "Preprocessing",
+    "preprocessing_from_json",
+    "preprocessing_from_metadata",
+    "record_preprocessing",
+    "apply",
+    "decode",
+    "Prepared",
+]
 
 Preprocessing = TabularPreprocessing | ImagePreprocessing | TextPreprocessing
 _KINDS: dict[str, Any] = {
@@ -71,6 +79,21 @@ def preprocessing_from_metadata(metadata: Any) -> Preprocessing | None:
     if metadata.get("preprocessing") is None:
         return None
     return preprocessing_from_json(metadata["preprocessing"])
+
+
+def record_preprocessing(model: Any, prep: Any) -> None:
+    """Keep ``prep.to_json()`` in ``model.metadata["preprocessing"]`` (what ``fit(..., preprocessing=prep)`` does).
+
+    ``model.save(path)`` writes ``model.metadata`` into the file; other metadata keys are kept.
+    """
+    if not isinstance(prep, (TabularPreprocessing, ImagePreprocessing, TextPreprocessing)):
+        raise TypeError(
+            "preprocessing must be a TabularPreprocessing, ImagePreprocessing or TextPreprocessing. "
+            f"Received: {type(prep).__name__}"
+        )
+    metadata = dict(getattr(model, "metadata", None) or {})
+    metadata["preprocessing"] = prep.to_json()
+    model.metadata = metadata
 
 
 def apply(prep: Preprocessing, raw: Any, *, unknown: str = "error", strict: bool = False) -> Prepared:
