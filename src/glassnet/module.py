@@ -309,8 +309,8 @@ class Module:
         metric and "val_" value.
 
         ``preprocessing``: how ``x`` was made from raw data (``from_csv(...).preprocessing``
-        and the like); its ``to_json()`` record is kept in ``self.metadata["preprocessing"]``,
-        which ``save`` writes into the model file.
+        and the like); its ``to_json()`` record is kept in ``self.metadata["preprocessing"]``;
+        ``self.save(path, metadata=self.metadata)`` writes it into the model file.
         """
         from glassnet.training import fit
 
@@ -362,15 +362,9 @@ class Module:
         print_fn(summary(self, input_shape))
 
     def save(self, path: Any, metadata: dict[str, Any] | None = None) -> None:
-        """Write the model (and an optional JSON-safe ``metadata`` dict) to ``path``; see ``glassnet.io.save``.
-
-        Without ``metadata``, the model's own ``self.metadata`` (what ``load`` or
-        ``fit(..., preprocessing=...)`` set), if any, is written.
-        """
+        """Write the model (and an optional JSON-safe ``metadata`` dict) to ``path``; see ``glassnet.io.save``."""
         from glassnet.io import save
 
-        if metadata is None:
-            metadata = getattr(self, "metadata", None) or None
         save(self, path, metadata=metadata)
 
 

@@ -452,7 +452,8 @@ def fit(
             ``batch_size``, gradients are summed over the ranks, and every rank ends with the
             weights one process would reach with the same global batch. Only rank 0 prints.
         preprocessing: how ``x`` was made from raw files (``from_csv(...).preprocessing`` and the
-            like): its record is kept in ``model.metadata["preprocessing"]``, which ``save`` writes.
+            like): its record is kept in ``model.metadata["preprocessing"]`` (save it with
+            ``model.save(path, metadata=model.metadata)``).
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.

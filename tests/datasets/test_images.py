@@ -187,7 +187,7 @@ def test_a_saved_model_keeps_the_record_and_names_its_classes(tmp_path: Path) ->
     model = gn.Sequential(gn.Flatten(), gn.Linear(64, 2, rng=0))
     model.fit(data.x_train, data.y_train, loss=gn.CrossEntropyLoss(), optimizer=gn.SGD(model.parameters(), lr=0.1),
               epochs=1, verbose=0, preprocessing=prep)  # fmt: skip
-    model.save(tmp_path / "m.gnet")
+    model.save(tmp_path / "m.gnet", metadata=model.metadata)
     loaded = gn.load(tmp_path / "m.gnet")
     again = preprocessing_from_metadata(loaded.metadata)
     assert isinstance(again, ImagePreprocessing) and again.to_json() == prep.to_json()

@@ -291,7 +291,7 @@ def test_fit_keeps_the_record_and_a_saved_model_predicts_raw_rows(tmp_path: Path
     model.fit(data.x_train, data.y_train, loss=gn.CrossEntropyLoss(), optimizer=opt, epochs=2, verbose=0,
               preprocessing=prep)  # fmt: skip
     assert model.metadata["preprocessing"] == prep.to_json()
-    model.save(tmp_path / "m.gnet")
+    model.save(tmp_path / "m.gnet", metadata=model.metadata)
     loaded = gn.load(tmp_path / "m.gnet")
     again = preprocessing_from_metadata(loaded.metadata)
     assert isinstance(again, TabularPreprocessing)
