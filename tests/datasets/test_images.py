@@ -83,6 +83,17 @@ def test_any_colour_image_makes_every_image_rgb_and_mixed_sizes_are_resized(tmp_
         from_image_folder(root, color="CMYK")
 
 
+def test_every_listed_format_is_read_and_gray_gifs_stay_gray(tmp_path: Path) -> None:
+    ramp = np.arange(100, dtype=np.uint8).reshape(10, 10) * 2
+    for i, ext in enumerate(("png", "jpg", "jpeg", "bmp", "gif", "PNG")):
+        save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i}.{ext}", ramp)
+    Image.fromarray(ramp).convert("P").save(tmp_path / "d" / "a" / "palette.png")
+    data = from_image_folder(tmp_path / "d", size=10, val_size=0.0, test_size=0.1)
+    assert data.preprocessing.channels == 1 and len(data.x_train) + len(data.x_test) == 7
+    lossless = np.concatenate([data.x_train, data.x_test])[:, 0]
+    assert sum(np.array_equal(image, ramp / np.float32(255)) for image in lossless) >= 4  # png, bmp, gif, palette
+
+
 def test_corrupt_and_truncated_files_are_named_skipped_and_counted(tmp_path: Path) -> None:
     root = gray_folder(tmp_path / "d")
     (root / "cat" / "junk.png").write_bytes(b"not an image at all")

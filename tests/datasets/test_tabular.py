@@ -393,3 +393,14 @@ def test_digits_from_csv_scores_as_scikit_learns_mlp(tmp_path: Path) -> None:
         ours = glassnet_mlp_score(data, False)
     theirs = sklearn_default_mlp_score(data, False)
     assert ours >= theirs - 0.01 and ours > 0.95
+
+
+def test_the_same_seed_gives_the_same_arrays_and_float64_on_request(tmp_path: Path) -> None:
+    path = write(tmp_path, MIXED)
+    a, b = from_csv(path, seed=7), from_csv(path, seed=7)
+    assert all(
+        np.array_equal(getattr(a, k), getattr(b, k)) for k in ("x_train", "y_train", "x_val", "x_test", "y_test")
+    )
+    assert a.preprocessing.to_json() == b.preprocessing.to_json()
+    assert not np.array_equal(from_csv(path, seed=8).y_train, a.y_train)
+    assert from_csv(path, seed=7, dtype=np.float64).x_train.dtype == np.float64

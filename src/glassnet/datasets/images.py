@@ -115,15 +115,31 @@ def _reason(err: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _is_gray(image: Any) -> bool:
+    """Whether an opened image is grayscale, from its mode or its palette (GIFs of gray pixels are palette images)."""
+    if image.mode in _GRAY_MODES:
+        return True
+    if image.mode != "P" or image.palette is None:
+        return False
+    try:  # the palette is read with the header: no pixel is decoded
+        raw = bytes(image.palette.palette)
+        if getattr(image.palette, "rawmode", None) not in (None, "RGB") or len(raw) % 3:
+            return False
+        rgb = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
+    except Exception:  # an odd palette: treat the image as colour
+        return False
+    return bool((rgb[:, 0] == rgb[:, 1]).all() and (rgb[:, 1] == rgb[:, 2]).all())
+
+
 def _headers(Image: Any, files: Sequence[str], max_pixels: int) -> list[tuple[int, int, str] | str]:
-    """For each file its (width, height, mode), or why it can't be read."""
+    """For each file its (width, height, "L" or "RGB"), or why it can't be read."""
     out: list[tuple[int, int, str] | str] = []
     for file in files:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with _open_checked(Image, file, max_pixels) as image:
-                    out.append((image.size[0], image.size[1], image.mode))
+                    out.append((image.size[0], image.size[1], "L" if _is_gray(image) else "RGB"))
         except Exception as err:  # a hostile file may raise anything a decoder can: it is skipped, named
             out.append(_reason(err))
     return out
@@ -383,7 +399,7 @@ def from_image_folder(
         raise ValueError(f"{where}: none of its {len(files):,} image files could be read")
     sizes = [h for h in headers if not isinstance(h, str)]
     if color is None:
-        color = "L" if all(mode in _GRAY_MODES for _, _, mode in sizes) else "RGB"
+        color = "L" if all(mode == "L" for _, _, mode in sizes) else "RGB"
     if size is None:
         side = int(statistics.median(max(w, h) for w, h, _ in sizes))
         size = min(max(side, 16), 64)
