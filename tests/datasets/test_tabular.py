@@ -16,6 +16,7 @@ from glassnet.datasets import (
     Table,
     TabularPreprocessing,
     apply,
+    data_warnings,
     decode,
     from_csv,
     preprocessing_from_json,
@@ -404,3 +405,19 @@ def test_the_same_seed_gives_the_same_arrays_and_float64_on_request(tmp_path: Pa
     assert a.preprocessing.to_json() == b.preprocessing.to_json()
     assert not np.array_equal(from_csv(path, seed=8).y_train, a.y_train)
     assert from_csv(path, seed=7, dtype=np.float64).x_train.dtype == np.float64
+
+
+def test_data_warnings_name_tiny_imbalanced_constant_and_leaky_splits(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 4},7,{'rare' if i == 0 else 'common'}\n" for i in range(40))
+    data = from_csv(write(tmp_path, "a,const,y\n" + rows), seed=0)
+    lines = data_warnings(data)
+    assert any(line.startswith("only 28 training rows") for line in lines)
+    assert any("1 input column(s) constant over the training rows: ['const']" in line for line in lines)
+    assert any("test rows are identical to training rows" in line for line in lines)
+    assert any(
+        "imbalanced classes: 'common' has 27 training rows, 'rare' only 1" in line
+        or "no training rows of the class(es) ['rare']" in line
+        for line in lines
+    )
+    clean = from_csv(write(tmp_path, "a,b,y\n" + "".join(f"{i},{i * i % 17},{i % 2}\n" for i in range(200)), "c.csv"))
+    assert data_warnings(clean) == []

@@ -12,7 +12,8 @@ in its docstring. Images are NCHW; class labels are int64.
 - ``train_test_split``, ``one_hot``, ``standardize``: preparing data.
 - One's own data: ``from_csv`` (``read_csv``, ``Table``, ``TabularPreprocessing``),
   ``from_image_folder`` (``ImagePreprocessing``), ``from_text`` (``TextPreprocessing``);
-  ``preprocessing_from_metadata``, ``apply`` and ``decode`` use a model's record on raw files.
+  ``preprocessing_from_metadata``, ``apply`` and ``decode`` use a model's record on raw files;
+  ``data_warnings`` points out tiny, imbalanced or leaky splits.
 
 Example:
     >>> import glassnet.datasets as gd
@@ -25,6 +26,7 @@ Example:
 """
 
 from glassnet.datasets._prep import Prepared, RecordError, Splits
+from glassnet.datasets.checks import data_warnings
 from glassnet.datasets.download import ChecksumError, DownloadError, download_file
 from glassnet.datasets.idx import read_idx
 from glassnet.datasets.idx_sets import FASHION_MNIST_CLASSES, fashion_mnist, mnist
@@ -80,4 +82,5 @@ __all__ = [
     "preprocessing_from_metadata",
     "apply",
     "decode",
+    "data_warnings",
 ]
