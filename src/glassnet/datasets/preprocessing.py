@@ -97,7 +97,15 @@ def record_preprocessing(model: Any, prep: Any) -> None:
     model.metadata = metadata
 
 
-def apply(prep: Preprocessing, raw: Any, *, unknown: str = "error", strict: bool = False) -> Prepared:
+def apply(
+    prep: Preprocessing,
+    raw: Any,
+    *,
+    unknown: str = "error",
+    strict: bool = False,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+) -> Prepared:
     """Raw input of the kind ``prep`` was fitted on, as ``Prepared(x, y, names)`` for a model.
 
     Args:
@@ -108,6 +116,7 @@ def apply(prep: Preprocessing, raw: Any, *, unknown: str = "error", strict: bool
             text: a str (one row named "text").
         unknown: tabular only: "error" or "zeros" for a category training never saw.
         strict: images only: refuse unreadable files instead of skipping them.
+        encoding, delimiter: a CSV file's (see ``read_csv``).
 
     Returns:
         ``Prepared``: ``x``; ``y`` when the input carries targets (a target
@@ -115,7 +124,7 @@ def apply(prep: Preprocessing, raw: Any, *, unknown: str = "error", strict: bool
     """
     if isinstance(prep, TabularPreprocessing):
         if isinstance(raw, (str, os.PathLike)):
-            table = read_csv(raw)
+            table = read_csv(raw, encoding=encoding, delimiter=delimiter)
         elif isinstance(raw, Table):
             table = raw
         elif isinstance(raw, list):
