@@ -302,12 +302,17 @@ class Module:
         verbose: int = 1,
         resume_from: str | os.PathLike[str] | None = None,
         distributed: Any = False,
+        preprocessing: Any = None,
     ) -> History:
         """Train the model by mini-batch gradient descent; see ``glassnet.training.fit`` for every argument.
 
         ``batch_size`` is 32 by default (None: the whole set in one batch).
         Returns a History: ``history.history["loss"]`` per epoch, and each
         metric and "val_" value.
+
+        ``preprocessing``: how ``x`` was made from raw data (``from_csv(...).preprocessing``
+        and the like); its ``to_json()`` record is kept in ``self.metadata["preprocessing"]``;
+        ``self.save(path, metadata=self.metadata)`` writes it into the model file.
         """
         from glassnet.training import fit
 
@@ -327,6 +332,7 @@ class Module:
             verbose=verbose,
             resume_from=resume_from,
             distributed=distributed,
+            preprocessing=preprocessing,
         )
 
     def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, short
 from glassnet.callbacks import Callback
 from glassnet.checkpoint import restore
+from glassnet.datasets.preprocessing import record_preprocessing
 from glassnet.distributed import DataParallel, SingleProcess
 from glassnet.history import History, TrainingRun
 from glassnet.layers.activations import Softmax
@@ -417,6 +418,7 @@ def fit(
     verbose: int = 1,
     resume_from: str | os.PathLike[str] | None = None,
     distributed: Any = False,
+    preprocessing: Any = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent.
 
@@ -445,6 +447,9 @@ def fit(
             over MPI under ``mpirun``: each rank takes its shard of every global batch of
             ``batch_size``, gradients are summed over the ranks, and every rank ends with the
             weights one process would reach with the same global batch. Only rank 0 prints.
+        preprocessing: how ``x`` was made from raw files (``from_csv(...).preprocessing`` and the
+            like): its record is kept in ``model.metadata["preprocessing"]`` (save it with
+            ``model.save(path, metadata=model.metadata)``).
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.
@@ -481,6 +486,8 @@ def fit(
             )
         xv = check_x(model, validation_data[0], "validation_data[0]")
         val = (xv, check_y(xv, validation_data[1], "validation_data[1]", dtype))
+    if preprocessing is not None:
+        record_preprocessing(model, preprocessing)
 
     rng = as_rng(seed)
     for m in model.modules():

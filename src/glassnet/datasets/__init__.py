@@ -10,6 +10,10 @@ in its docstring. Images are NCHW; class labels are int64.
 - ``mnist``, ``fashion_mnist``: 28x28 images from IDX files found on disk or
   downloaded (``download=True``); ``read_idx`` reads any IDX file.
 - ``train_test_split``, ``one_hot``, ``standardize``: preparing data.
+- One's own data: ``from_csv`` (``read_csv``, ``Table``, ``TabularPreprocessing``),
+  ``from_image_folder`` (``ImagePreprocessing``), ``from_text`` (``TextPreprocessing``);
+  ``preprocessing_from_metadata``, ``apply`` and ``decode`` use a model's record on raw files;
+  ``data_warnings`` points out tiny, imbalanced or leaky splits.
 
 Example:
     >>> import glassnet.datasets as gd
@@ -21,11 +25,24 @@ Example:
     ((1347, 64), (450, 64), (1347, 10))
 """
 
+from glassnet.datasets._prep import Prepared, RecordError, Splits
+from glassnet.datasets.checks import data_warnings
 from glassnet.datasets.download import ChecksumError, DownloadError, download_file
 from glassnet.datasets.idx import read_idx
 from glassnet.datasets.idx_sets import FASHION_MNIST_CLASSES, fashion_mnist, mnist
+from glassnet.datasets.images import ImagePreprocessing, from_image_folder
+from glassnet.datasets.preprocessing import apply, decode, preprocessing_from_json, preprocessing_from_metadata
 from glassnet.datasets.shipped import digits
-from glassnet.datasets.text import CharTokenizer, random_batch, sequential_windows, shakespeare, windows
+from glassnet.datasets.tabular import Table, TabularPreprocessing, from_csv, read_csv
+from glassnet.datasets.text import (
+    CharTokenizer,
+    TextPreprocessing,
+    from_text,
+    random_batch,
+    sequential_windows,
+    shakespeare,
+    windows,
+)
 from glassnet.datasets.toy import moons, spirals, tutorial, xor
 from glassnet.datasets.utils import one_hot, standardize, train_test_split
 
@@ -50,4 +67,20 @@ __all__ = [
     "train_test_split",
     "one_hot",
     "standardize",
+    "from_csv",
+    "read_csv",
+    "Table",
+    "TabularPreprocessing",
+    "from_image_folder",
+    "ImagePreprocessing",
+    "from_text",
+    "TextPreprocessing",
+    "Splits",
+    "Prepared",
+    "RecordError",
+    "preprocessing_from_json",
+    "preprocessing_from_metadata",
+    "apply",
+    "decode",
+    "data_warnings",
 ]

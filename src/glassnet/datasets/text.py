@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import os
 import re
 from importlib import resources
 from typing import Any
@@ -19,8 +20,18 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, positive_int, short
+from glassnet._files import display_name, open_regular
 
-__all__ = ["shakespeare", "CharTokenizer", "windows", "random_batch", "sequential_windows", "MAX_BATCH_TOKENS"]
+__all__ = [
+    "shakespeare",
+    "CharTokenizer",
+    "windows",
+    "random_batch",
+    "sequential_windows",
+    "MAX_BATCH_TOKENS",
+    "TextPreprocessing",
+    "from_text",
+]
 
 # The most tokens random_batch copies out at once (16M: 128 MiB of inputs; nanoGPT's batches hold ~16K).
 MAX_BATCH_TOKENS = 2**24
@@ -230,3 +241,94 @@ def sequential_windows(tokens: np.ndarray, context: int) -> tuple[np.ndarray, np
     if m == 0:
         raise ValueError(f"tokens must be longer than context. Received: {len(tokens)} tokens, context={context}")
     return tokens[: m * context].reshape(m, context), tokens[1 : m * context + 1].reshape(m, context)
+
+
+# -- one's own text -------------------------------------------------------------
+MAX_TEXT_BYTES = 1 << 30  # the largest text file from_text reads
+
+
+class TextPreprocessing(CharTokenizer):
+    """A CharTokenizer that is also a preprocessing record: ``to_json``/``from_json`` and ``transform``.
+
+    Example:
+        >>> prep = TextPreprocessing.from_text("hello")
+        >>> prep.transform("hole").tolist(), TextPreprocessing.from_json(prep.to_json()).chars
+        ([1, 3, 2, 0], 'ehlo')
+    """
+
+    kind = "text"
+    _MAX_CHARS = 1_114_112  # every Unicode code point
+
+    def transform(self, text: str) -> np.ndarray:
+        """int64 ids of ``text``'s characters (an error names any character not in the vocabulary)."""
+        return self.encode(text)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "version": 1, "chars": self.chars}
+
+    @classmethod
+    def from_json(cls, record: Any) -> TextPreprocessing:
+        """The tokenizer a record describes; ValueError naming the first bad field."""
+        if not isinstance(record, dict) or record.get("kind") != cls.kind:
+            raise ValueError(f"the preprocessing record is not of kind 'text'. Received: {short(record)}")
+        if record.get("version") != 1:
+            raise ValueError(
+                f"the preprocessing record has version {short(record.get('version'))}; this glassnet reads 1"
+            )
+        chars = record.get("chars")
+        if not isinstance(chars, str) or not 1 <= len(chars) <= cls._MAX_CHARS:
+            raise ValueError(f"the preprocessing record's chars must be a non-empty string. Received: {short(chars)}")
+        return cls(chars)
+
+
+def from_text(
+    path: str | os.PathLike[str], *, encoding: str = "utf-8", max_bytes: int = MAX_TEXT_BYTES
+) -> tuple[str, TextPreprocessing]:
+    """A text file's contents and its character vocabulary (a ``TextPreprocessing``, which is a CharTokenizer).
+
+    Args:
+        path: any text file (a byte-order mark at its start is dropped).
+        encoding: its encoding; bytes that are not valid in it are an error
+            naming their byte offset.
+        max_bytes: the largest file accepted (1 GiB by default).
+
+    Raises:
+        ValueError: the file is empty, larger than ``max_bytes``, not valid
+            ``encoding`` (the byte offset named), or holds a single distinct
+            character (a language model would have nothing to learn).
+
+    Example:
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "story.txt")
+        ...     with open(path, "w", encoding="utf-8") as f:
+        ...         _ = f.write("abracadabra")
+        ...     text, tok = from_text(path)
+        >>> tok.chars, tok.encode(text[:4]).tolist()
+        ('abcdr', [0, 1, 4, 0])
+    """
+    where = display_name(path)
+    max_bytes = positive_int(max_bytes, "max_bytes")
+    with open_regular(path) as f:
+        blob = f.read(max_bytes + 1)
+    if len(blob) > max_bytes:
+        raise ValueError(f"{where} is larger than max_bytes={max_bytes:,} bytes")
+    try:
+        text = blob.decode(encoding)
+    except LookupError:
+        raise ValueError(f"encoding is not a known text encoding. Received: encoding={short(encoding)}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{where}: the bytes at offset {err.start:,} are not valid {encoding}; "
+            "pass the file's encoding, e.g. encoding='latin-1'"
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if not text:
+        raise ValueError(f"{where} is empty: there is no text to learn from")
+    distinct = set(text)
+    if len(distinct) == 1:
+        raise ValueError(
+            f"{where} holds one character, {next(iter(distinct))!r}, repeated {len(text):,} times: "
+            "there is nothing for a language model to learn"
+        )
+    return text, TextPreprocessing.from_text(text)  # type: ignore[return-value]
