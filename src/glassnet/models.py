@@ -28,13 +28,17 @@ from glassnet.module import Module, Sequential
 __all__ = ["GPT", "gpt", "gpt_param_groups", "CharRNN"]
 
 
-def _block(d: int, h: int, bias: bool, rng: np.random.Generator, dtype: np.dtype) -> list[Module]:
-    attn = Residual(Sequential(LayerNorm(d, bias=bias, dtype=dtype), MultiHeadAttention(d, h, True, bias, rng, dtype)))
+def _block(
+    d: int, h: int, bias: bool, rng: np.random.Generator, dtype: np.dtype, gelu: str = "none", eps: float = 1e-5
+) -> list[Module]:
+    attn = Residual(
+        Sequential(LayerNorm(d, eps, bias=bias, dtype=dtype), MultiHeadAttention(d, h, True, bias, rng, dtype))
+    )
     mlp = Residual(
         Sequential(
-            LayerNorm(d, bias=bias, dtype=dtype),
+            LayerNorm(d, eps, bias=bias, dtype=dtype),
             Linear(d, 4 * d, bias=bias, rng=rng, dtype=dtype),
-            GELU(),
+            GELU(gelu),
             Linear(4 * d, d, bias=bias, rng=rng, dtype=dtype),
         )
     )
@@ -57,6 +61,8 @@ class GPT(Module):
         bias: biases in the Linears and LayerNorms (nanoGPT's default: none).
         rng: ``np.random.Generator`` or int seed for the initial weights.
         dtype: float32 (default) or float64.
+        gelu_approximate: the MLP's GELU, "none" (exact) or "tanh" (GPT-2's, see ``GELU``).
+        layer_norm_eps: every LayerNorm's eps (GPT-2's config calls it layer_norm_epsilon).
 
     Shape:
         ids: (N, T) integers in [0, V), T <= context -> logits: (N, T, V).
@@ -89,8 +95,12 @@ class GPT(Module):
         bias: bool = False,
         rng: np.random.Generator | int | None = None,
         dtype: Any = np.float32,
+        gelu_approximate: str = "none",
+        layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        self.gelu_approximate = GELU(gelu_approximate).approximate  # checked by GELU
+        self.layer_norm_eps = positive_float(layer_norm_eps, "layer_norm_eps")
         self.vocab_size = positive_int(vocab_size, "vocab_size")
         self.context = positive_int(context, "context")
         self.n_layer = positive_int(n_layer, "n_layer")
@@ -108,9 +118,9 @@ class GPT(Module):
         self.wpe = Embedding(self.context, d, std=0.02, rng=gen, dtype=self.dtype)
         layers: list[Module] = []
         for _ in range(self.n_layer):
-            layers += _block(d, self.n_head, self.bias, gen, self.dtype)
+            layers += _block(d, self.n_head, self.bias, gen, self.dtype, self.gelu_approximate, self.layer_norm_eps)
         self.blocks = Sequential(*layers)
-        self.ln_f = LayerNorm(d, bias=self.bias, dtype=self.dtype)
+        self.ln_f = LayerNorm(d, self.layer_norm_eps, bias=self.bias, dtype=self.dtype)
         if not loading():  # a file's values replace these: nothing to draw
             self._init_weights(gen)
         self._x: np.ndarray | None = None
@@ -248,6 +258,8 @@ class GPT(Module):
             "n_embd": self.n_embd,
             "bias": self.bias,
             "dtype": self.dtype.name,
+            "gelu_approximate": self.gelu_approximate,
+            "layer_norm_eps": self.layer_norm_eps,
         }
 
 
