@@ -259,6 +259,8 @@ def load_pretrained(folder: str | os.PathLike[str], dtype: Any = np.float32, fin
     root = Path(os.fspath(folder))
     if root.is_file():
         raise ValueError(f"{display_name(folder)} is a file: pass the folder holding config.json and model.safetensors")
+    if not root.is_dir():
+        raise ValueError(f"{display_name(folder)} is not a folder: expected a Hugging Face GPT-2 folder")
     path = root / "model.safetensors"
     if not path.is_file():
         pickles = [n for n in ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index") if (root / n).exists()]
