@@ -66,7 +66,6 @@ def _batch(vocab: int) -> Any:
 
 
 def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
 
     from benchmarks import common
     from glassnet import gpt2
@@ -265,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         build_checkpoint(Path(tmp), args.size)
         size_mib = os.path.getsize(Path(tmp) / "model.safetensors") / 2**20
-        print(f"[gpt2] built and saved the checkpoint ({size_mib:.0f} MiB) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        print(
+            f"[gpt2] built and saved the checkpoint ({size_mib:.0f} MiB) in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
         results = measure(args, frameworks, Path(tmp))
     if args.json:
         Path(args.json).write_text(json.dumps({"config": vars(args), "results": results}, indent=1))

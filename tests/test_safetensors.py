@@ -122,7 +122,10 @@ def folder_with(tmp_path, change=None, config=None):
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        (lambda t: t.update({"transformer.wte.weight": t["transformer.wte.weight"].T.copy()}), r"wte.weight has shape \[8, 40\]"),
+        (
+            lambda t: t.update({"transformer.wte.weight": t["transformer.wte.weight"].T.copy()}),
+            r"wte.weight has shape \[8, 40\]",
+        ),
         (lambda t: t.update({"transformer.h.1.ln_1.bias": np.zeros(8, np.int32)}), "dtype I32, not a float"),
         (lambda t: t.pop("transformer.h.1.mlp.c_fc.weight"), "c_fc.weight is missing"),
         (lambda t: t.update({"transformer.extra": np.zeros(1, np.float32)}), "extra is not a GPT-2 tensor"),
@@ -142,7 +145,9 @@ def test_nan_tensors_are_refused_by_name(tmp_path):
     folder = folder_with(tmp_path, poison)
     with pytest.raises(ValueError, match=r"'transformer.h.0.attn.c_proj.weight'.* 1 NaN or infinite values of 64"):
         gpt2.load_pretrained(folder)
-    assert np.isnan(gpt2.load_pretrained(folder, finite=False).blocks.layers[0].module.layers[1].out_proj.weight.data).any()
+    assert np.isnan(
+        gpt2.load_pretrained(folder, finite=False).blocks.layers[0].module.layers[1].out_proj.weight.data
+    ).any()
 
 
 def test_old_checkpoints_with_mask_buffers_and_no_prefix_load(tmp_path):

@@ -190,7 +190,7 @@ def _expected_shapes(c: dict[str, Any]) -> Iterator[tuple[str, tuple[int, ...]]]
 
 def hf_parameters(model: GPT) -> dict[str, Parameter]:
     """The GPT's parameters by their Hugging Face GPT-2 names (without ``transformer.``), in file order."""
-    out = {"wte.weight": model.wte.weight, "wpe.weight": model.wpe.weight}
+    out: dict[str, Any] = {"wte.weight": model.wte.weight, "wpe.weight": model.wpe.weight}
     blocks = model.blocks.layers
     for i in range(model.n_layer):
         ln_1, attn = blocks[2 * i].module.layers[:2]  # type: ignore[attr-defined]
@@ -204,9 +204,9 @@ def hf_parameters(model: GPT) -> dict[str, Parameter]:
             ("mlp.c_proj", c_proj),
         ):
             out[f"h.{i}.{name}.weight"] = layer.weight
-            out[f"h.{i}.{name}.bias"] = layer.bias
+            out[f"h.{i}.{name}.bias"] = layer.bias  # GPT-2 has every bias (build: bias=True)
     out["ln_f.weight"] = model.ln_f.weight
-    out["ln_f.bias"] = model.ln_f.bias  # type: ignore[assignment]
+    out["ln_f.bias"] = model.ln_f.bias
     return out
 
 
@@ -226,7 +226,7 @@ def _match_header(infos: dict[str, safetensors.TensorInfo], c: dict[str, Any], w
         else:
             names[name] = info.name
     known = set(names.values())
-    for name, info in infos.items():
+    for name in infos:
         if name in known or name.endswith(_IGNORED) or name == "lm_head.weight":
             continue
         problems.append(f"{name} is not a GPT-2 tensor")

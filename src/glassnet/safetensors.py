@@ -106,7 +106,8 @@ def _parse_header(raw: bytes, where: str, data_start: int, file_size: int) -> di
         nbytes = math.prod(shape) * DTYPES[dtype].itemsize
         if end < begin or end - begin != nbytes:
             raise _bad(
-                where, f"tensor {shown} of dtype {dtype} and shape {shape} needs {nbytes} bytes, its offsets give {end - begin}"
+                where,
+                f"tensor {shown} of dtype {dtype} and shape {shape} needs {nbytes} bytes, its offsets give {end - begin}",
             )
         infos[name] = TensorInfo(name, dtype, tuple(shape), data_start + begin, data_start + end)
     # the byte ranges must tile [data_start, file_size): nothing overlaps, nothing is left over
@@ -117,7 +118,9 @@ def _parse_header(raw: bytes, where: str, data_start: int, file_size: int) -> di
             raise _bad(where, f"tensor {info.name[:80]!r} {what} (offset {info.start - data_start})")
         position = info.end
     if position > file_size:
-        raise _bad(where, f"the tensors need {position - data_start} bytes of data, the file holds {file_size - data_start}")
+        raise _bad(
+            where, f"the tensors need {position - data_start} bytes of data, the file holds {file_size - data_start}"
+        )
     if position < file_size:
         raise _bad(where, f"{file_size - position} bytes after the last tensor belong to none")
     return infos
@@ -173,7 +176,7 @@ def read_tensor(f: BinaryIO, info: TensorInfo, dtype: Any = None, out: np.ndarra
     """
     raw = np.empty(info.shape, dtype=DTYPES[info.dtype])
     f.seek(info.start)
-    if raw.nbytes and f.readinto(memoryview(raw.reshape(-1)).cast("B")) != raw.nbytes:  # type: ignore[attr-defined]
+    if raw.nbytes and f.readinto(raw.reshape(-1).view(np.uint8).data) != raw.nbytes:  # type: ignore[attr-defined]
         raise ValueError(f"tensor {info.name!r}: the file ended early")
     values: np.ndarray = raw
     if info.dtype == "BF16":  # bfloat16 is the top 16 bits of a float32
@@ -241,7 +244,11 @@ def save(
         stored = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
         if stored not in _NAMES:
             raise TypeError(f"tensor {name!r} has dtype {arr.dtype}, which safetensors can't store")
-        header[name] = {"dtype": _NAMES[stored], "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
+        header[name] = {
+            "dtype": _NAMES[stored],
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + arr.nbytes],
+        }
         offset += arr.nbytes
         arrays.append(arr.astype(stored, copy=False))
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -255,7 +262,7 @@ def save(
             f.write(len(raw).to_bytes(8, "little"))
             f.write(raw)
             for arr in arrays:
-                f.write(memoryview(np.ascontiguousarray(arr).reshape(-1)).cast("B"))
+                f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp_name, 0o644)

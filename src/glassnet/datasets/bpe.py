@@ -115,9 +115,7 @@ def _pattern() -> re.Pattern[str]:
         elif cat in ("Zs", "Zl", "Zp"):
             spaces.append(c)
     L, N, S = _ranges(letters), _ranges(numbers), _ranges(sorted(spaces))  # noqa: N806
-    return re.compile(
-        rf"""'s|'t|'re|'ve|'m|'ll|'d| ?[{L}]+| ?[{N}]+| ?[^{S}{L}{N}]+|[{S}]+(?![^{S}])|[{S}]+"""
-    )
+    return re.compile(rf"""'s|'t|'re|'ve|'m|'ll|'d| ?[{L}]+| ?[{N}]+| ?[^{S}{L}{N}]+|[{S}]+(?![^{S}])|[{S}]+""")
 
 
 def pre_tokenize(text: str) -> list[str]:
