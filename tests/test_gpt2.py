@@ -236,3 +236,15 @@ def test_config_refusals(tmp_path):
         gpt2.load_pretrained(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="top_p"):
         gpt2.generate_ids(gpt2.build(config, rng=0), np.array([[1]]), 2, top_p=1.5)
+
+
+def test_the_docs_pages_offline_example_runs(tmp_path, monkeypatch, capsys):
+    import tempfile
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "gpt2.md").read_text(encoding="utf-8")
+    marker = "(this block runs in the tests):"
+    block = page.split(marker, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its folder goes into tmp_path
+    exec(compile(block, "docs/gpt2.md", "exec"), {})  # noqa: S102  # the project's own documentation
+    assert capsys.readouterr().out.strip()
