@@ -142,3 +142,19 @@ def test_bad_input_is_refused(tmp_path):
         tok.decode([10**6])
     with pytest.raises(ValueError, match="neither vocab.json"):
         BPETokenizer.load(tmp_path / "nothing")
+
+
+def test_tokenizer_json_with_options_gpt2_lacks_is_refused(trained, tmp_path):
+    _, folder = trained
+    spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    for change, words in [
+        (lambda s: s["model"].update(ignore_merges=True), "ignore_merges"),
+        (lambda s: s["model"].update(dropout=0.1), "dropout"),
+        (lambda s: s.update(normalizer={"type": "NFC"}), "normalizer"),
+        (lambda s: s.update(pre_tokenizer={"type": "Whitespace"}), "only GPT-2's pre-tokenizer"),
+    ]:
+        altered = json.loads(json.dumps(spec))
+        change(altered)
+        (tmp_path / "tokenizer.json").write_text(json.dumps(altered), encoding="utf-8")
+        with pytest.raises(ValueError, match=words):
+            BPETokenizer.from_tokenizer_json(tmp_path / "tokenizer.json")

@@ -288,6 +288,17 @@ class BPETokenizer:
                 f"{display_name(path)}: only GPT-2's pre-tokenizer is supported "
                 f"(ByteLevel, add_prefix_space false). Received: {short(pre)}"
             )
+        unsupported = {
+            "normalizer": spec.get("normalizer"),
+            "dropout": model.get("dropout"),
+            "continuing_subword_prefix": model.get("continuing_subword_prefix") or None,
+            "end_of_word_suffix": model.get("end_of_word_suffix") or None,
+            "byte_fallback": model.get("byte_fallback") or None,
+            "ignore_merges": model.get("ignore_merges") or None,
+        }
+        unsupported = {k: v for k, v in unsupported.items() if v is not None}
+        if unsupported:
+            raise ValueError(f"{display_name(path)}: GPT-2's tokenizer has none of {short(unsupported)}")
         merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model.get("merges", [])]
         if not all(len(m) == 2 for m in merges):
             raise ValueError(f"{display_name(path)}: every merge must be a pair of tokens")
