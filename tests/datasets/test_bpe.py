@@ -158,3 +158,19 @@ def test_tokenizer_json_with_options_gpt2_lacks_is_refused(trained, tmp_path):
         (tmp_path / "tokenizer.json").write_text(json.dumps(altered), encoding="utf-8")
         with pytest.raises(ValueError, match=words):
             BPETokenizer.from_tokenizer_json(tmp_path / "tokenizer.json")
+
+
+def test_config_round_trip_through_a_model_files_metadata(tmp_path):
+    import numpy as np
+
+    import glassnet as gn
+
+    tok = BPETokenizer.train("the quick brown fox jumps over the lazy dog " * 10, vocab_size=290)
+    model = gn.Sequential(gn.Linear(2, 2, rng=0))
+    model.save(tmp_path / "m.gnet", metadata={"tokenizer": tok.to_config()})
+    again = BPETokenizer.from_config(gn.load(tmp_path / "m.gnet").metadata["tokenizer"])
+    assert again.vocab == tok.vocab and again.merges == tok.merges and again.special_tokens == tok.special_tokens
+    assert again.encode("the lazy fox") == tok.encode("the lazy fox")
+    assert np.array_equal(np.array(again.encode("dog")), np.array(tok.encode("dog")))
+    with pytest.raises(ValueError, match="must be"):
+        BPETokenizer.from_config({"chars": "abc"})

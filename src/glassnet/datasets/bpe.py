@@ -258,6 +258,39 @@ class BPETokenizer:
                 out += bytes(self.byte_decoder[c] for c in token)
         return out.decode("utf-8", errors="replace")
 
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe: ``{"bpe": {"vocab": ..., "merges": [[a, b], ...], "special_tokens": [...]}}``, for a model's metadata."""
+        return {
+            "bpe": {
+                "vocab": self.vocab,
+                "merges": [list(m) for m in self.merges],
+                "special_tokens": self.special_tokens,
+            }
+        }
+
+    @classmethod
+    def from_config(cls, config: Any) -> BPETokenizer:
+        """The tokenizer ``to_config`` described (a ValueError for anything else)."""
+        spec = config.get("bpe") if isinstance(config, dict) else None
+        if (
+            not isinstance(spec, dict)
+            or not isinstance(spec.get("vocab"), dict)
+            or not isinstance(spec.get("merges"), list)
+        ):
+            raise ValueError(
+                f"a BPE tokenizer config must be {{'bpe': {{'vocab', 'merges'}}}}. Received: {short(config)}"
+            )
+        merges = spec["merges"]
+        if not all(isinstance(m, list) and len(m) == 2 and all(isinstance(t, str) for t in m) for m in merges):
+            raise ValueError("a BPE tokenizer config's merges must be pairs of strings")
+        specials = spec.get("special_tokens", [])
+        if not isinstance(specials, list) or not all(isinstance(t, str) for t in specials):
+            raise ValueError(f"special_tokens must be a list of strings. Received: {short(specials)}")
+        return cls(spec["vocab"], [(a, b) for a, b in merges], specials)
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={len(self)}, merges={len(self.merges)})"
+
     # -- files ---------------------------------------------------------------------
     @classmethod
     def from_files(cls, vocab_file: str | os.PathLike[str], merges_file: str | os.PathLike[str]) -> BPETokenizer:
