@@ -20,8 +20,9 @@ glassnet's ``Linear``)::
 (names may carry the prefix ``transformer.``; the attention's causal-mask buffers
 ``h.{i}.attn.bias`` of old files are ignored.) Loading checks the config, then
 the file's header against the shapes the config implies, before anything is
-allocated; then builds the model and reads each tensor straight into its
-parameter.
+allocated; then allocates the model's parameters (nothing drawn) and reads
+each tensor straight into its parameter: the memory needed is the model plus
+the largest tensor's stored bytes.
 
 Example:
     >>> import os, tempfile, numpy as np
@@ -149,19 +150,21 @@ def build(config: dict[str, Any], rng: np.random.Generator | int | None = None, 
 
     Initialised as nanoGPT initialises GPT-2 (N(0, 0.02), the residual projections scaled).
     """
-    c = check_config(config)
-    return GPT(
-        vocab_size=c["vocab_size"],
-        context=c["n_positions"],
-        n_layer=c["n_layer"],
-        n_head=c["n_head"],
-        n_embd=c["n_embd"],
-        bias=True,
-        rng=rng,
-        dtype=dtype,
-        gelu_approximate=_ACTIVATIONS[c["activation_function"]],
-        layer_norm_eps=c["layer_norm_epsilon"],
-    )
+    return GPT(**_gpt_arguments(check_config(config), dtype), rng=rng)
+
+
+def _gpt_arguments(c: dict[str, Any], dtype: Any) -> dict[str, Any]:
+    return {
+        "vocab_size": c["vocab_size"],
+        "context": c["n_positions"],
+        "n_layer": c["n_layer"],
+        "n_head": c["n_head"],
+        "n_embd": c["n_embd"],
+        "bias": True,
+        "dtype": dtype,
+        "gelu_approximate": _ACTIVATIONS[c["activation_function"]],
+        "layer_norm_eps": c["layer_norm_epsilon"],
+    }
 
 
 def _expected_shapes(c: dict[str, Any]) -> Iterator[tuple[str, tuple[int, ...]]]:
@@ -278,7 +281,7 @@ def load_pretrained(folder: str | os.PathLike[str], dtype: Any = np.float32, fin
     infos = safetensors.read_header(path)
     where = display_name(path)
     names = _match_header(infos, config, where)
-    model = build(config, rng=0, dtype=dt)
+    model = GPT.unfilled(**_gpt_arguments(config, dt))  # nothing drawn: every parameter is read next
     with open_regular(path, "path") as f:
         for ours, param in hf_parameters(model).items():
             safetensors.read_tensor(f, infos[names[ours]], out=param.data)

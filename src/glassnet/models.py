@@ -21,7 +21,7 @@ from glassnet._checks import as_rng, check_dtype, positive_float, positive_int, 
 from glassnet.char_rnn import CharRNN  # the recurrent language model (char-rnn), in a file of its own
 from glassnet.io import register_layer
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
-from glassnet.layers._base import loading, missing_cache
+from glassnet.layers._base import loading, missing_cache, placeholder_arrays
 from glassnet.layers.embedding import check_ids
 from glassnet.module import Module, Sequential
 
@@ -126,6 +126,19 @@ class GPT(Module):
         self._x: np.ndarray | None = None
         self._offset = 0  # positions already in the attention caches (generation)
         self._caching = False
+
+    @classmethod
+    def unfilled(cls, **config: Any) -> GPT:
+        """A GPT whose parameters are allocated (``np.empty``) but not drawn: for weights read from a file next.
+
+        ``config``: the constructor's arguments. Nothing random is drawn, and no
+        initial array is built only to be overwritten.
+        """
+        with placeholder_arrays(2**62):  # the caller has checked the sizes against its file
+            model = cls(**config)
+        for p in model.parameters():
+            p.data = np.empty(p.shape, dtype=p.data.dtype)
+        return model
 
     def _init_weights(self, rng: np.random.Generator) -> None:
         std, proj_std = 0.02, 0.02 / math.sqrt(2 * self.n_layer)
