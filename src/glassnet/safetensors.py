@@ -171,10 +171,14 @@ def _read_header(f: BinaryIO, where: str) -> dict[str, TensorInfo]:
 def read_tensor(f: BinaryIO, info: TensorInfo, dtype: Any = None, out: np.ndarray | None = None) -> np.ndarray:
     """Read one tensor from an open file; BF16 and F16 are widened, ``dtype`` (if given) converts.
 
-    With ``out`` (an array of the tensor's shape) the values are written into it, and the
-    only other memory used is the tensor's stored bytes.
+    With ``out`` (an array of the tensor's shape) the values are written into it: read
+    straight in when it has the stored dtype, else through one array of the stored bytes.
     """
-    raw = np.empty(info.shape, dtype=DTYPES[info.dtype])
+    if out is not None and out.shape != info.shape:
+        raise ValueError(f"tensor {info.name!r} has shape {list(info.shape)}, out has {list(out.shape)}")
+    stored = DTYPES[info.dtype]
+    direct = out is not None and out.dtype == stored and out.flags.c_contiguous and info.dtype != "BF16"
+    raw = out if direct and out is not None else np.empty(info.shape, dtype=stored)  # F32 into float32: no copy
     f.seek(info.start)
     if raw.nbytes and f.readinto(raw.reshape(-1).view(np.uint8).data) != raw.nbytes:  # type: ignore[attr-defined]
         raise ValueError(f"tensor {info.name!r}: the file ended early")
@@ -182,7 +186,8 @@ def read_tensor(f: BinaryIO, info: TensorInfo, dtype: Any = None, out: np.ndarra
     if info.dtype == "BF16":  # bfloat16 is the top 16 bits of a float32
         values = (raw.astype(np.uint32) << 16).view(np.float32)
     if out is not None:
-        out[...] = values
+        if not direct:
+            out[...] = values
         return out
     if dtype is not None:
         values = values.astype(dtype, copy=False)
