@@ -210,7 +210,7 @@ def format_table(results: dict[str, list[dict[str, Any]]], args: argparse.Namesp
         gratio = f"{ref['gen'] / m['gen']:.2f}" if ref else "-"
         sratio = f"{m['step'] / ref['step']:.2f}" if ref else "-"
         lines.append(
-            f"{name[fw]:<10} {m['load']:>7.2f} {m['gen']:>10.1f} {gratio:>6} {m['step']:>8.3f} {sratio:>6} "
+            f"{name[fw]:<10} {m['load']:>7.3f} {m['gen']:>10.1f} {gratio:>6} {m['step']:>8.3f} {sratio:>6} "
             f"{m['peak']:>13.0f} {m['inc']:>10.0f}"
         )
     lines.append("ratios are glassnet time / PyTorch time (generation: PyTorch tokens/s / glassnet tokens/s)")
