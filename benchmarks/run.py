@@ -31,7 +31,7 @@ ALL_FRAMEWORKS = ("glassnet", "torch", "sklearn")
 ALL_WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "lstm", "lstm-generate")
 SEQUENCE_WORKLOADS = ("lstm", "lstm-generate")  # benchmarks/lstm.py; timed per step / per generated text: never scaled
 # Language-model workloads: opt-in (--workloads gpt), each run by its own module with its own table.
-TEXT_WORKLOADS = {"gpt": "benchmarks.gpt"}
+TEXT_WORKLOADS = {"gpt": "benchmarks.gpt", "gpt2": "benchmarks.gpt2"}
 NAMES = {"glassnet": "glassnet", "torch": "PyTorch", "sklearn": "scikit-learn", "numpy": "NumPy loop"}
 REFERENCE = {"tutorial": "numpy"}  # every other workload is compared with PyTorch
 # the project's targets for glassnet's time / the reference's time
@@ -501,7 +501,9 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(TEXT_WORKLOADS[workload])
         flags = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
         flags += ["--frameworks", ",".join(fw for fw in frameworks if fw != "sklearn")]
-        if args.tiny:
+        if workload == "gpt2":  # GPT-2 124M: presets of its own
+            flags += ["--tiny"] if args.tiny else ["--quick"] if args.quick else []
+        elif args.tiny:
             flags += ["--steps", "3", "--warmup", "1", "--gen-length", "20"]
         elif args.quick:
             flags += ["--steps", "100"]

@@ -36,11 +36,11 @@ PACKAGE = SRC / "glassnet"
 # (prefix, layer): a module belongs to the longest prefix that matches its dotted name
 LAYERS = {
     "leaves": ("glassnet._checks", "glassnet._files", "glassnet._archive", "glassnet._version", "glassnet.init",
-               "glassnet.plot"),
+               "glassnet.plot", "glassnet.safetensors"),
     "contract": ("glassnet.module", "glassnet.registry", "glassnet.callbacks"),
     "blocks": ("glassnet.layers", "glassnet.losses", "glassnet.metrics", "glassnet.optim", "glassnet.datasets"),
     "assembly": ("glassnet.models", "glassnet.io", "glassnet.history", "glassnet.training", "glassnet.checkpoint",
-                 "glassnet.distributed"),
+                 "glassnet.distributed", "glassnet.text_training"),
     "tools": ("glassnet.testing", "glassnet.summary", "glassnet.explain", "glassnet.diagnostics",
               "glassnet.lr_find", "glassnet.pictures", "glassnet.report", "glassnet.sklearn", "glassnet.onnx"),
     "app": ("glassnet.cli", "glassnet.__main__"),

@@ -6,7 +6,8 @@ in its docstring. Images are NCHW; class labels are int64.
 - ``tutorial``, ``xor``, ``spirals``, ``moons``: small synthetic sets, generated.
 - ``digits``: 1,797 8x8 handwritten digits, shipped inside the package.
 - ``shakespeare``: Tiny Shakespeare (1.1M characters), shipped; ``CharTokenizer``,
-  and ``windows``/``random_batch``/``sequential_windows`` to train language models.
+  and ``windows``/``random_batch``/``sequential_windows`` to train language models;
+  ``BPETokenizer``: GPT-2's byte-level BPE, read from its files or trained on a text.
 - ``mnist``, ``fashion_mnist``: 28x28 images from IDX files found on disk or
   downloaded (``download=True``); ``read_idx`` reads any IDX file.
 - ``train_test_split``, ``one_hot``, ``standardize``: preparing data.
@@ -26,6 +27,7 @@ Example:
 """
 
 from glassnet.datasets._prep import Prepared, RecordError, Splits
+from glassnet.datasets.bpe import BPETokenizer
 from glassnet.datasets.checks import data_warnings
 from glassnet.datasets.download import ChecksumError, DownloadError, download_file
 from glassnet.datasets.idx import read_idx
@@ -54,6 +56,7 @@ __all__ = [
     "digits",
     "shakespeare",
     "CharTokenizer",
+    "BPETokenizer",
     "windows",
     "random_batch",
     "sequential_windows",

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_rng, check_dtype, positive_int, short
+from glassnet._checks import as_rng, check_dtype, positive_float, positive_int, short
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
-from glassnet.layers._base import input_gradient, loading, missing_cache
+from glassnet.layers._base import input_gradient, loading, missing_cache, placeholder_arrays
 from glassnet.layers.embedding import check_ids
 from glassnet.models.sampling import generation_args, sample
 from glassnet.module import Module, Sequential
@@ -28,13 +28,17 @@ from glassnet.registry import register_layer
 __all__ = ["GPT", "gpt", "gpt_param_groups"]
 
 
-def _block(d: int, h: int, bias: bool, rng: np.random.Generator, dtype: np.dtype) -> list[Module]:
-    attn = Residual(Sequential(LayerNorm(d, bias=bias, dtype=dtype), MultiHeadAttention(d, h, True, bias, rng, dtype)))
+def _block(
+    d: int, h: int, bias: bool, rng: np.random.Generator, dtype: np.dtype, gelu: str = "none", eps: float = 1e-5
+) -> list[Module]:
+    attn = Residual(
+        Sequential(LayerNorm(d, eps, bias=bias, dtype=dtype), MultiHeadAttention(d, h, True, bias, rng, dtype))
+    )
     mlp = Residual(
         Sequential(
-            LayerNorm(d, bias=bias, dtype=dtype),
+            LayerNorm(d, eps, bias=bias, dtype=dtype),
             Linear(d, 4 * d, bias=bias, rng=rng, dtype=dtype),
-            GELU(),
+            GELU(gelu),
             Linear(4 * d, d, bias=bias, rng=rng, dtype=dtype),
         )
     )
@@ -58,6 +62,8 @@ class GPT(Module):
         bias: biases in the Linears and LayerNorms (nanoGPT's default: none).
         rng: ``np.random.Generator`` or int seed for the initial weights.
         dtype: float32 (default) or float64.
+        gelu_approximate: the MLP's GELU, "none" (exact) or "tanh" (GPT-2's, see ``GELU``).
+        layer_norm_eps: every LayerNorm's eps (GPT-2's config calls it layer_norm_epsilon).
 
     Shape:
         ids: (N, T) integers in [0, V), T <= context -> logits: (N, T, V).
@@ -90,8 +96,12 @@ class GPT(Module):
         bias: bool = False,
         rng: np.random.Generator | int | None = None,
         dtype: Any = np.float32,
+        gelu_approximate: str = "none",
+        layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        self.gelu_approximate = GELU(gelu_approximate).approximate  # checked by GELU
+        self.layer_norm_eps = positive_float(layer_norm_eps, "layer_norm_eps")
         self.vocab_size = positive_int(vocab_size, "vocab_size")
         self.context = positive_int(context, "context")
         self.n_layer = positive_int(n_layer, "n_layer")
@@ -109,14 +119,27 @@ class GPT(Module):
         self.wpe = Embedding(self.context, d, std=0.02, rng=gen, dtype=self.dtype)
         layers: list[Module] = []
         for _ in range(self.n_layer):
-            layers += _block(d, self.n_head, self.bias, gen, self.dtype)
+            layers += _block(d, self.n_head, self.bias, gen, self.dtype, self.gelu_approximate, self.layer_norm_eps)
         self.blocks = Sequential(*layers)
-        self.ln_f = LayerNorm(d, bias=self.bias, dtype=self.dtype)
+        self.ln_f = LayerNorm(d, self.layer_norm_eps, bias=self.bias, dtype=self.dtype)
         if not loading():  # a file's values replace these: nothing to draw
             self._init_weights(gen)
         self._x: np.ndarray | None = None
         self._offset = 0  # positions already in the attention caches (generation)
         self._caching = False
+
+    @classmethod
+    def unfilled(cls, **config: Any) -> GPT:
+        """A GPT whose parameters are allocated (``np.empty``) but not drawn: for weights read from a file next.
+
+        ``config``: the constructor's arguments. Nothing random is drawn, and no
+        initial array is built only to be overwritten.
+        """
+        with placeholder_arrays(2**62):  # the caller has checked the sizes against its file
+            model = cls(**config)
+        for p in model.parameters():
+            p.data = np.empty(p.shape, dtype=p.data.dtype)
+        return model
 
     def _init_weights(self, rng: np.random.Generator) -> None:
         std, proj_std = 0.02, 0.02 / math.sqrt(2 * self.n_layer)
@@ -251,6 +274,8 @@ class GPT(Module):
             "n_embd": self.n_embd,
             "bias": self.bias,
             "dtype": self.dtype.name,
+            "gelu_approximate": self.gelu_approximate,
+            "layer_norm_eps": self.layer_norm_eps,
         }
 
 
