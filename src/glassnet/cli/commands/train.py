@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.checkpoint import ModelCheckpoint, read_checkpoint
+from glassnet._checks import short
+from glassnet.checkpoint import ModelCheckpoint, check_settings, read_checkpoint
 from glassnet.cli import recipes, text_recipes
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
@@ -150,6 +151,7 @@ def _run_to_resume(args: argparse.Namespace) -> tuple[str | None, int]:
         saved.update(meta["settings"])
     if any(saved.get(k) is None for k in _RUN_SETTINGS):
         raise CommandError(f"--resume {args.resume}: {path} was not written by glassnet train (no run settings in it)")
+    _check_saved_run(saved, path)
     for key in _RUN_SETTINGS:
         given, flag = getattr(args, key), "--" + key.replace("_", "-")
         if given is not None and given != saved[key]:
@@ -160,6 +162,46 @@ def _run_to_resume(args: argparse.Namespace) -> tuple[str | None, int]:
     if args.out is None:
         args.out = os.path.dirname(path) or "."
     return path, ck.epoch
+
+
+def _check_saved_run(saved: dict[str, Any], path: str) -> None:
+    """The settings a checkpoint stores, checked as the command line checks its own flags."""
+    try:
+        check_settings(saved, path, optimizers=("sgd", "adam"), required=_RUN_SETTINGS)
+    except ValueError as err:
+        raise CommandError(f"--resume: {err}") from None
+    for key, allowed in (("data", recipes.DATASETS), ("model", recipes.MODELS)):
+        if saved[key] not in allowed:
+            raise CommandError(
+                f"--resume: {path}: the stored setting {key} must be one of {list(allowed)}. "
+                f"Received: {key}={short(saved[key])}"
+            )
+    seed = saved["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise CommandError(
+            f"--resume: {path}: the stored setting seed must be an integer >= 0. Received: seed={short(seed)}"
+        )
+
+
+def _finished(args: argparse.Namespace, epoch: int, out: str, model_path: str) -> bool:
+    """A resumed run already at its last epoch: say so; True when there is nothing to do.
+
+    Its model file is written from the checkpoint when it is missing (a kill while it was written):
+    ``fit`` then restores the final weights and trains nothing, and the run's end (test, files) follows.
+    """
+    if epoch < args.epochs:
+        return False
+    if os.path.isfile(model_path):
+        print(
+            f"the run in {out} is finished (epoch {epoch} of {args.epochs}): nothing left to train; "
+            f"its model is {model_path}"
+        )
+        return True
+    print(
+        f"the run in {out} is finished (epoch {epoch} of {args.epochs}) but its model file is missing: "
+        f"writing {model_path} from the checkpoint"
+    )
+    return False
 
 
 def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int, out: str) -> None:
@@ -203,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
     model_path, plot_path, checkpoint_path = output_files(out, "--out", "model.gnet", "curves.png", CHECKPOINT)
+    if resume_from is not None and _finished(args, resumed_epoch, out, model_path):
+        return 0
     data = load_data(args.data, args.seed, args.data_path, args.download)
     input_shape = tuple(data.x_train.shape[1:])
     model = recipes.build_model(args.data, args.model, input_shape, data.classes, seed=args.seed)

@@ -1,0 +1,63 @@
+"""The command line's edges: resuming finished runs and hostile settings, options that do not apply, locks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import cli
+
+
+def _train_xor(out: Path, *extra: str) -> None:
+    assert cli.main(["train", "--data", "xor", "--epochs", "2", "--out", str(out), *extra]) == 0
+
+
+def test_resuming_a_finished_run_says_so_and_writes_a_missing_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    _train_xor(out)
+    weights = gn.load(out / "model.gnet").state_dict()
+    before = (out / "model.gnet").stat().st_mtime_ns
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "is finished (epoch 2 of 2): nothing left to train" in said
+    assert (out / "model.gnet").stat().st_mtime_ns == before  # left alone
+    os.remove(out / "model.gnet")  # as after a kill while it was written
+    assert cli.main(["train", "--resume", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "model file is missing: writing" in said
+    rebuilt = gn.load(out / "model.gnet")
+    assert all((rebuilt.state_dict()[k] == v).all() for k, v in weights.items())
+    assert "test_accuracy" in rebuilt.metadata
+
+
+def _checkpoint_with(path: Path, **settings: object) -> None:
+    model = gn.Sequential(gn.Linear(2, 2, rng=0))
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    stored = {"epochs": 3, "batch_size": 8, "optimizer": "adam", "lr": 0.01, **settings}
+    metadata = {"data": "xor", "model": "mlp", "seed": 0, "settings": stored}
+    model.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=gn.Adam(model.parameters(), lr=0.01), epochs=1,
+              batch_size=8, verbose=0, callbacks=[gn.ModelCheckpoint(path, metadata=metadata)])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"epochs": "3"}, "epochs='3'"),
+        ({"lr": "0.01"}, "lr='0.01'"),
+        ({"optimizer": "lbfgs"}, "optimizer='lbfgs'"),
+        ({"batch_size": 2.5}, "batch_size=2.5"),
+    ],
+)
+def test_resume_checks_the_settings_stored_in_the_checkpoint(tmp_path, capsys, settings, field):
+    _checkpoint_with(tmp_path / "checkpoint.gnet", **settings)
+    assert cli.main(["train", "--resume", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert field in err and "stored setting" in err
+    assert len(err.strip().splitlines()) == 1 and "bug" not in err
