@@ -61,3 +61,36 @@ def test_resume_checks_the_settings_stored_in_the_checkpoint(tmp_path, capsys, s
     err = capsys.readouterr().err
     assert field in err and "stored setting" in err
     assert len(err.strip().splitlines()) == 1 and "bug" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--data", "shakespeare", "--data-path", "prose.txt"], "--data-path"),
+        (["--data", "shakespeare", "--download"], "--download"),
+        (["--data", "shakespeare", "--model", "lstm", "--diagnose"], "--diagnose"),
+        (["--data", "shakespeare", "--optimizer", "sgd"], "--optimizer"),
+        (["--data", "digits", "--data-path", "somewhere"], "--data-path"),
+        (["--data", "digits", "--model", "cnn", "--steps", "10"], "--steps"),
+        (["--data", "moons", "--context", "32"], "--context"),
+        (["--data", "xor", "--eval-interval", "5"], "--eval-interval"),
+        (["--data", "spirals", "--download"], "--download"),
+    ],
+)
+def test_an_option_that_does_not_apply_is_an_error_naming_it(tmp_path, capsys, argv, flag):
+    assert cli.main(["train", *argv, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{flag} does not apply to --data {argv[1]}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_every_train_option_is_in_the_table_or_applies_everywhere():
+    from glassnet.cli import applies
+    from glassnet.cli.main import build_parser
+
+    parser = build_parser()
+    train = next(a for a in parser._subparsers._actions if a.dest == "command").choices["train"]  # type: ignore[union-attr]
+    everywhere = {"help", "data", "model", "batch_size", "lr", "seed", "out", "resume", "distributed", "seeds", "debug"}
+    dests = {a.dest for a in train._actions}
+    assert dests - everywhere == set(applies.APPLIES)

@@ -25,6 +25,7 @@ import numpy as np
 from glassnet._checks import short
 from glassnet.checkpoint import ModelCheckpoint, check_settings, read_checkpoint
 from glassnet.cli import recipes, text_recipes
+from glassnet.cli.applies import TEXT_DATASETS, check_applies
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
     confusion_matrix,
@@ -44,8 +45,6 @@ from glassnet.io import load, save
 from glassnet.losses import CrossEntropyLoss
 from glassnet.module import Module
 from glassnet.optim import CosineAnnealingLR, Optimizer
-
-TEXT_DATASETS = ("shakespeare",)
 
 
 def epilog() -> str:
@@ -239,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(
             f"--model cnn needs image data ({', '.join(recipes.IMAGE_DATASETS)}); use --model mlp for {args.data}"
         )
+    check_applies(args, args.data, args.model)
     comm = _data_parallel(args)
     writes = comm is None or comm.rank == 0  # distributed: rank 0 alone prints and writes files
     if not writes:
@@ -498,11 +498,7 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
         raise CommandError(
             f"--model {args.model} is not a language model; for --data {args.data} use one of {sorted(text_recipes.RECIPES)}"
         )
-    for flag in ("epochs", "optimizer"):
-        if getattr(args, flag, None) is not None:
-            raise CommandError(
-                f"--{flag} does not apply to --data {args.data}, which trains for --steps with its recipe's optimizer (AdamW for gpt, Adam for lstm and rnn)"
-            )
+    check_applies(args, args.data, args.model)
     s = text_recipes.RECIPES[args.model].with_overrides(
         steps=getattr(args, "steps", None),
         batch_size=args.batch_size,
