@@ -29,7 +29,7 @@ from glassnet.module import Module
 from glassnet.optim import Adam, AdamW, Optimizer, WarmupCosineLR
 from glassnet.training import train_step
 
-__all__ = ["TextRecipe", "RECIPES", "train_steps", "validation_loss", "estimate_loss"]
+__all__ = ["TextRecipe", "RECIPES", "fit_schedule", "WARMUP_SHARE", "train_steps", "validation_loss", "estimate_loss"]
 
 
 @dataclass
@@ -108,6 +108,25 @@ for _cell, _name in (("lstm", "LSTM"), ("rnn", "tanh RNN")):
         warmup_steps=0,
         describe=f"Embedding(V, 64) -> {_name}(64, 256) -> Linear(256, V), Adam; generation carries the state",
     )
+
+
+WARMUP_SHARE = 20  # the recipe warms up for 100 of its 2,000 steps: a warm-up is at most 1/20 of a run
+
+
+def fit_schedule(s: TextRecipe) -> tuple[TextRecipe, str]:
+    """The settings with the warm-up scaled to the run's length, and the schedule that runs, in words.
+
+    A warm-up longer than the run would leave the rate rising for the whole run and the cosine
+    decay never reached: the warm-up is cut to 1/``WARMUP_SHARE`` of the run, as in the recipe.
+    """
+    if s.min_lr is None:
+        return s, "constant learning rate"
+    warmup = min(s.warmup_steps, s.steps // WARMUP_SHARE)
+    fitted = s.with_overrides(warmup_steps=warmup)
+    said = f"{warmup} warm-up steps" if warmup else "no warm-up"
+    if warmup != s.warmup_steps:
+        said += f" (the recipe's {s.warmup_steps} scaled to 1/{WARMUP_SHARE} of a {s.steps}-step run)"
+    return fitted, f"{said}, cosine decay to {s.min_lr:g}"
 
 
 def estimate_loss(model: Module, view: np.ndarray, batch_size: int, batches: int, rng: np.random.Generator) -> float:

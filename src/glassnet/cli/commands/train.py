@@ -514,7 +514,7 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
 def train_text(args: argparse.Namespace) -> int:
     """``glassnet train --data shakespeare``: a character-level language model, trained for steps."""
     started = time.perf_counter()
-    s = _settings(args)
+    s, schedule = text_recipes.fit_schedule(_settings(args))  # what runs, as the header says it
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
     model_path, plot_path = output_files(out, "--out", "model.gnet", "curves.png")
     train_text, val_text = shakespeare()
@@ -527,7 +527,6 @@ def train_text(args: argparse.Namespace) -> int:
         f"glassnet train: {args.data}, {args.model} ({plural(n_params, 'parameter')}); "
         f"{len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {tokenizer.vocab_size}"
     )
-    schedule = f"{s.warmup_steps} warm-up steps, cosine decay to {s.min_lr:g}" if s.min_lr is not None else "constant"
     print(
         f"  {s.describe}\n  {plural(s.steps, 'step')}, batch {s.batch_size}, context {s.context}, lr {s.lr:g} "
         f"({schedule}), clip {s.clip}, seed {args.seed}"
