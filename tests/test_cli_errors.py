@@ -73,7 +73,7 @@ MISTAKES = [
     (["train", "--data", "fashion-mnist", "--data-path", "{w}/nowhere"], 1, "--data-path {w}/nowhere: no such folder"),
     (["train", "--data", "mnist", "--data-path", "{w}/empty"], 1, "--data-path {w}/empty holds no MNIST data set"),
     (["train", "--data", "mnist", "--data-path", "{w}/a-file"], 1, "is a file"),
-    (["train", "--data", "digits", "--data-path", "{w}/empty"], 1, "digits ships with glassnet: leave --data-path out"),
+    (["train", "--data", "digits", "--data-path", "{w}/empty"], 1, "--data-path does not apply to --data digits"),
     (["evaluate", "{w}/run/model.gnet", "--data", "mnist", "--data-path", "{w}/empty"], 1, "holds no MNIST"),
     # model files
     (["predict", "{w}/run", "{w}/x.npy"], 1, "{w}/run is a folder, not a model file: did you mean {w}/run/model.gnet?"),
