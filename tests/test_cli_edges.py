@@ -94,3 +94,34 @@ def test_every_train_option_is_in_the_table_or_applies_everywhere():
     everywhere = {"help", "data", "model", "batch_size", "lr", "seed", "out", "resume", "distributed", "seeds", "debug"}
     dests = {a.dest for a in train._actions}
     assert dests - everywhere == set(applies.APPLIES)
+
+
+def test_fit_records_the_input_shape_and_classes_so_the_cli_takes_a_model_saved_from_python(tmp_path, capsys):
+    x, y = gn.datasets.digits()  # (N, 1, 8, 8) images, labels 0..9
+    model = gn.Sequential(gn.Flatten(), gn.Linear(64, 10, rng=0))
+    model.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=gn.Adam(model.parameters(), lr=0.01), epochs=1, verbose=0)
+    assert model.metadata["input_shape"] == [1, 8, 8] and model.metadata["num_classes"] == 10
+    assert model.metadata["class_names"] == [str(k) for k in range(10)]
+    model.save(tmp_path / "model.gnet")  # no metadata given: fit's record is written
+    assert gn.load(tmp_path / "model.gnet").metadata["input_shape"] == [1, 8, 8]
+    assert cli.main(["summary", str(tmp_path / "model.gnet")]) == 0
+    assert "Linear" in capsys.readouterr().out
+    np.save(tmp_path / "x.npy", x[:3, 0])  # (3, 8, 8): the layout is restored from the recorded shape
+    assert cli.main(["predict", str(tmp_path / "model.gnet"), str(tmp_path / "x.npy")]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4
+    assert cli.main(["evaluate", str(tmp_path / "model.gnet"), "--data", "digits"]) == 0
+    assert "accuracy: " in capsys.readouterr().out
+
+
+def test_fit_keeps_class_names_the_user_gave_and_a_regression_records_no_classes():
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    model = gn.Sequential(gn.Linear(3, 2, rng=0))
+    model.metadata = {"class_names": ["cat", "dog"]}
+    model.fit(x, (x[:, 0] > 0).astype(np.int64), loss=gn.CrossEntropyLoss(), optimizer=gn.SGD(model.parameters(), lr=0.1),
+              epochs=1, verbose=0)  # fmt: skip
+    assert model.metadata == {"class_names": ["cat", "dog"], "input_shape": [3], "num_classes": 2}
+    regression = gn.Sequential(gn.Linear(3, 1, rng=0))
+    regression.fit(
+        x, x[:, :1], loss=gn.MSELoss(), optimizer=gn.SGD(regression.parameters(), lr=0.1), epochs=1, verbose=0
+    )
+    assert regression.metadata == {"input_shape": [3]}

@@ -84,6 +84,31 @@ def check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
     return y
 
 
+def record_metadata(model: Module, x: np.ndarray, y: np.ndarray, loss: Loss) -> dict[str, Any]:
+    """What ``fit`` knows about its data, put into ``model.metadata`` (which ``save`` writes by default).
+
+    ``input_shape``: one sample's shape, ``x.shape[1:]``. For a classifier (``CrossEntropyLoss``
+    on integer labels, one per sample): ``num_classes``, the model's outputs, and ``class_names``
+    (the labels as text, "0", "1", ...) unless the metadata already names that many classes.
+    ``glassnet summary``, ``predict`` and ``evaluate`` read these keys (docs/file-format.md).
+    """
+    meta = getattr(model, "metadata", None)
+    if not isinstance(meta, dict):
+        meta = {}
+        model.metadata = meta  # type: ignore[attr-defined]
+    meta["input_shape"] = [int(d) for d in x.shape[1:]]
+    if isinstance(loss, CrossEntropyLoss) and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y):
+        try:
+            classes = int(model.output_shape((1, *x.shape[1:]))[-1])
+        except (ValueError, TypeError, NotImplementedError):  # a layer that cannot tell: the labels can
+            classes = int(y.max()) + 1
+        meta["num_classes"] = classes
+        names = meta.get("class_names")
+        if not (isinstance(names, list) and len(names) == classes):
+            meta["class_names"] = [str(k) for k in range(classes)]
+    return meta
+
+
 def _check_batch_size(batch_size: Any) -> int | None:
     return None if batch_size is None else positive_int(batch_size, "batch_size")
 
@@ -473,6 +498,7 @@ def fit(
     x = check_x(model, x, "x")
     y = check_y(x, y, "y", dtype)
     metric_list = _metric_list(metrics)
+    record_metadata(model, x, y, loss)
     val: tuple[np.ndarray, np.ndarray] | None = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
