@@ -283,13 +283,17 @@ class _Progress:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
-    def end_epoch(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+    def end_epoch(self, epoch: int, logs: dict[str, float], seconds: float, batches_done: int | None = None) -> None:
+        """The epoch's line; one stopped part-way (a callback, Ctrl-C) says after how many batches."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         if self.verbose:
             values = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-            print(f"epoch {epoch + 1}/{self.epochs} - {values} - {seconds:.2f}s", flush=True)
+            where = f"epoch {epoch + 1}/{self.epochs}"
+            if batches_done is not None and batches_done < self.batches:
+                where += f" cut short after {batches_done}/{self.batches} batches"
+            print(f"{where} - {values} - {seconds:.2f}s", flush=True)
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -560,6 +564,7 @@ def fit(
             order = rng.permutation(n) if reshuffle else None
             total = 0.0
             seen = 0  # samples trained on this epoch: a callback may stop mid-epoch
+            done = 0  # and its batches
             metric_sums = [0.0] * len(metric_list)
             for b, (start, stop) in enumerate(bounds):
                 lo, hi = comm.shard(start, stop)  # this rank's samples
@@ -592,6 +597,7 @@ def fit(
                         optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
                 seen += stop - start
+                done += 1
                 if metric_list:
                     for i, (_, fn) in enumerate(metric_list):
                         metric_sums[i] += fn(out, yb) * (hi - lo)
@@ -616,7 +622,7 @@ def fit(
                 logs.update(_validate(model, val, loss, metric_list, max(bs, PREDICT_BATCH), comm))
             history.append(epoch, logs)
             if show:
-                progress.end_epoch(epoch, logs, time.perf_counter() - start_time)
+                progress.end_epoch(epoch, logs, time.perf_counter() - start_time, done)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             if model.stop_training:
