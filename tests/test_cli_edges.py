@@ -125,3 +125,11 @@ def test_fit_keeps_class_names_the_user_gave_and_a_regression_records_no_classes
         x, x[:, :1], loss=gn.MSELoss(), optimizer=gn.SGD(regression.parameters(), lr=0.1), epochs=1, verbose=0
     )
     assert regression.metadata == {"input_shape": [3]}
+
+
+def test_demo_says_when_the_run_did_not_converge(tmp_path, capsys):
+    assert cli.main(["demo", "--seed", "67", "--tutorial-rng", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "did not converge: 0.4991 for target 1, 0.5022 for target 0" in out
+    assert cli.main(["demo", "--out", str(tmp_path)]) == 0  # the default seed converges, and says nothing of it
+    assert "did not converge" not in capsys.readouterr().out
