@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +136,67 @@ def test_demo_says_when_the_run_did_not_converge(tmp_path, capsys):
     assert "did not converge: 0.4991 for target 1, 0.5022 for target 0" in out
     assert cli.main(["demo", "--out", str(tmp_path)]) == 0  # the default seed converges, and says nothing of it
     assert "did not converge" not in capsys.readouterr().out
+
+
+def _a_process(alive: bool) -> subprocess.Popen[bytes]:
+    """A live process (a sleeping Python), or one that has ended: its PID then names no process."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)" if alive else "pass"])
+    if not alive:
+        process.wait()
+    return process
+
+
+def test_a_folder_a_live_run_holds_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
+    from glassnet.cli.lock import LOCK_NAME
+
+    out = tmp_path / "run"
+    out.mkdir()
+    other = _a_process(alive=True)
+    try:
+        (out / LOCK_NAME).write_text(f"{other.pid}\n")
+        assert cli.main(["train", "--data", "xor", "--epochs", "1", "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert f"is in use by a running glassnet train (PID {other.pid})" in err
+        assert not (out / "model.gnet").exists()
+    finally:
+        other.kill()
+        other.wait()
+    gone = _a_process(alive=False)
+    (out / LOCK_NAME).write_text(f"{gone.pid}\n")  # left by a killed run
+    _train_xor(out)
+    assert (out / "model.gnet").exists()
+    assert (out / LOCK_NAME).read_text().strip() == str(os.getpid())  # held until this process exits
+
+
+def test_two_runs_into_one_folder_at_once(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(gn.__file__).resolve().parents[1])}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "glassnet", "train", "--data", "digits", "--epochs", "1000", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert first.stdout is not None
+        for line in first.stdout:
+            if line.startswith("epoch 1/"):
+                break
+        second = subprocess.run(
+            [sys.executable, "-m", "glassnet", "train", "--data", "digits", "--epochs", "1", "--out", str(out)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert f"is in use by a running glassnet train (PID {first.pid})" in second.stderr
+    finally:
+        first.kill()
+        first.communicate()  # reaps it and closes its pipe
+
+
+def test_re_export_keeps_the_mode_of_the_file_it_replaces(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    model = gn.Sequential(gn.Linear(3, 2, rng=0))
+    model.save(tmp_path / "m.gnet", metadata={"input_shape": [3]})
+    target = tmp_path / "m.onnx"
+    assert cli.main(["export", str(tmp_path / "m.gnet"), str(target)]) == 0
+    os.chmod(target, 0o600)
+    assert cli.main(["export", str(tmp_path / "m.gnet"), str(target)]) == 0
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600

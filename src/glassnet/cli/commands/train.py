@@ -37,6 +37,7 @@ from glassnet.cli.common import (
     plural,
 )
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
+from glassnet.cli.lock import hold_folder
 from glassnet.cli.runs import StopOnInterrupt, interruptible
 from glassnet.cli.text_recipes import StepLog, TextRecipe, train_steps, validation_loss
 from glassnet.datasets.text import CharTokenizer, shakespeare, windows
@@ -245,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
     model_path, plot_path, checkpoint_path = output_files(out, "--out", "model.gnet", "curves.png", CHECKPOINT)
+    if writes:
+        hold_folder(out)  # one run per folder: a second one into it is refused
     if resume_from is not None and _finished(args, resumed_epoch, out, model_path):
         return 0
     data = load_data(args.data, args.seed, args.data_path, args.download)
@@ -517,6 +520,7 @@ def train_text(args: argparse.Namespace) -> int:
     s, schedule = text_recipes.fit_schedule(_settings(args))  # what runs, as the header says it
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
     model_path, plot_path = output_files(out, "--out", "model.gnet", "curves.png")
+    hold_folder(out)
     train_text, val_text = shakespeare()
     tokenizer = CharTokenizer.from_text(train_text + val_text)  # nanoGPT's vocabulary: every character of the corpus
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
