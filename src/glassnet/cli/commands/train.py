@@ -511,6 +511,10 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
     )
     if s.min_lr is not None and s.min_lr > s.lr:
         s = s.with_overrides(min_lr=s.lr)
+    try:
+        text_recipes.check_cost(s)  # before any work: a step that would not fit is refused by its flag
+    except ValueError as err:
+        raise CommandError(str(err)) from None
     return s
 
 
