@@ -46,7 +46,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     metadata = dict(model.metadata)
     model.save(root / "short-names.gnet", metadata={**metadata, "class_names": ["zero", "one", "two"]})
     model.save(root / "odd.gnet", metadata={"data": 5, "input_shape": "abc", "test_accuracy": "high", "seed": "x"})
-    model.save(root / "bare.gnet")
+    model.save(root / "bare.gnet", metadata={})  # no metadata (a loaded model keeps its own)
     return root
 
 
@@ -70,10 +70,22 @@ MISTAKES = [
     (["demo", "--out", "{w}/a-file"], 1, "--out {w}/a-file is a file, not a folder"),
     (["train", "--data", "moons", "--model", "cnn", "--out", "{w}/x"], 1, "--model cnn needs image data"),
     # data sources
-    (["train", "--data", "fashion-mnist", "--data-path", "{w}/nowhere"], 1, "--data-path {w}/nowhere: no such folder"),
-    (["train", "--data", "mnist", "--data-path", "{w}/empty"], 1, "--data-path {w}/empty holds no MNIST data set"),
-    (["train", "--data", "mnist", "--data-path", "{w}/a-file"], 1, "is a file"),
-    (["train", "--data", "digits", "--data-path", "{w}/empty"], 1, "digits ships with glassnet: leave --data-path out"),
+    (
+        ["train", "--data", "fashion-mnist", "--data-path", "{w}/nowhere", "--out", "{w}/out"],
+        1,
+        "--data-path {w}/nowhere: no such folder",
+    ),
+    (
+        ["train", "--data", "mnist", "--data-path", "{w}/empty", "--out", "{w}/out"],
+        1,
+        "--data-path {w}/empty holds no MNIST data set",
+    ),
+    (["train", "--data", "mnist", "--data-path", "{w}/a-file", "--out", "{w}/out"], 1, "is a file"),
+    (
+        ["train", "--data", "digits", "--data-path", "{w}/empty", "--out", "{w}/out"],
+        1,
+        "--data-path does not apply to --data digits",
+    ),
     (["evaluate", "{w}/run/model.gnet", "--data", "mnist", "--data-path", "{w}/empty"], 1, "holds no MNIST"),
     # model files
     (["predict", "{w}/run", "{w}/x.npy"], 1, "{w}/run is a folder, not a model file: did you mean {w}/run/model.gnet?"),

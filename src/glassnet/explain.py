@@ -29,7 +29,7 @@ from glassnet.layers import Linear, Sigmoid
 from glassnet.losses import Loss, SSELoss
 from glassnet.module import Module, Sequential
 
-__all__ = ["explain", "backward_formula", "forward_formula", "Trace", "Step", "TutorialCheck", "draw"]
+__all__ = ["explain", "backward_formula", "forward_formula", "formulas_for", "Trace", "Step", "TutorialCheck", "draw"]
 
 MAX_VALUES = 32  # arrays with more elements are shown as shape, norm, mean and std
 
@@ -72,6 +72,44 @@ def forward_formula(cls: type) -> str:
         return ""
     spans = [span for span in re.findall(r"``(.+?)``", first[0]) if "=" in span]  # a formula, not a name
     return spans[0] if spans else first[0].replace("``", "").rstrip(":.")
+
+
+def _absent_parameters(layer: Module) -> list[str]:
+    """The parameters the layer's class may have that this layer was built without (``bias=False``)."""
+    return [name for name, value in vars(layer).items() if value is None and name in ("weight", "bias")]
+
+
+SEQUENCE_NOTE = "(for more than 2 axes"  # a Backward note that only sequences, (N, T, F) inputs, need
+
+
+def formulas_for(layer: Module, x_ndim: int) -> tuple[str, list[str]]:
+    """The forward and Backward formulas of ``layer`` as configured, taken from its class's docstring.
+
+    The docstring documents every configuration; what this layer lacks is left out: the term of a
+    parameter it was built without (``+ b`` and ``db = ...`` for ``bias=False``) and, for an input
+    of at most 2 axes, the note on how more axes are handled.
+
+    Example:
+        >>> import glassnet as gn
+        >>> formulas_for(gn.Linear(3, 4, bias=False), 2)
+        ('y = x @ W', ['dx = dy @ W.T', 'dW = x.T @ dy'])
+    """
+    cls = type(layer)
+    forward, backward = forward_formula(cls), backward_formula(cls)
+    for name in _absent_parameters(layer):
+        symbol = _grad_name(name)[1:]  # b for a bias, as the docstrings write it
+        forward = re.sub(rf"\s*\+\s*{re.escape(symbol)}\b", "", forward)
+        backward = [line for line in backward if not re.match(rf"d{re.escape(symbol)}\s*=", line)]
+    if x_ndim <= 2:
+        kept, in_note = [], False
+        for line in backward:
+            in_note = in_note or line.startswith(SEQUENCE_NOTE)
+            if not in_note:
+                kept.append(line)
+            elif line.endswith(")"):
+                in_note = False
+        backward = kept
+    return forward, backward
 
 
 # -- the trace -----------------------------------------------------------------------------
@@ -245,9 +283,9 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, loss: Los
         h = xa
         for i, layer in enumerate(_layers(model)):
             out = layer.forward(h)
-            cls = type(layer)
+            forward, backward = formulas_for(layer, np.ndim(h))
             steps.append(
-                Step(i, cls.__name__, forward_formula(cls), backward_formula(cls), tuple(np.shape(h)), out.shape,
+                Step(i, type(layer).__name__, forward, backward, tuple(np.shape(h)), out.shape,
                      _forward_meets(layer, h, out), out.copy())
             )  # fmt: skip
             steps[-1]._x = h  # type: ignore[attr-defined]  # kept for the backward shapes, dropped below

@@ -56,7 +56,8 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
 
     ``metadata``, a dict of JSON-safe values (class names, the training
     settings, a test score), is stored alongside; ``load`` gives it back as
-    ``model.metadata``. The whole JSON header (architecture and metadata) may
+    ``model.metadata``. Without it, ``model.metadata`` is written when the model has one
+    (``fit`` records the input shape and the classes there; ``load`` sets it). The whole JSON header (architecture and metadata) may
     take at most 16 MiB and nest at most 256 levels deep, the limits ``load``
     enforces.
 
@@ -87,6 +88,8 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
         raise TypeError(f"save expects a glassnet Module. Received: {type(model).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict of JSON-safe values. Received: {type(metadata).__name__}")
+    if metadata is None:  # what fit recorded, or what load read: kept across a save
+        metadata = getattr(model, "metadata", None) or None
     header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "architecture": describe_architecture(model)}
     if metadata is not None:
         header["metadata"] = metadata

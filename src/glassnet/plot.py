@@ -6,16 +6,46 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def pyplot() -> Any:
-    """matplotlib.pyplot drawing to files (the Agg backend), or an ImportError naming the extra to install."""
+class Figures:
+    """The part of pyplot glassnet draws with (``subplots``, ``close``, ``get_cmap``), without pyplot.
+
+    Each figure is a ``matplotlib.figure.Figure`` on its own Agg canvas, so drawing a picture never
+    touches pyplot's global state or switches the backend: a notebook's inline plots keep working.
+    """
+
+    def __init__(self, matplotlib: Any) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self._matplotlib, self._figure, self._canvas = matplotlib, Figure, FigureCanvasAgg
+
+    def subplots(
+        self, nrows: int = 1, ncols: int = 1, *, figsize: Any = None, dpi: Any = None, **kwargs: Any
+    ) -> tuple[Any, Any]:
+        """A new figure and its axes, as ``pyplot.subplots`` gives them."""
+        fig = self._figure(figsize=figsize, dpi=dpi)
+        self._canvas(fig)  # savefig renders through it
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+
+    def close(self, fig: Any) -> None:
+        """Let the figure go: pyplot never held it, so there is nothing to unregister."""
+        fig.clear()
+
+    def get_cmap(self, name: str, lut: int | None = None) -> Any:
+        cmap = self._matplotlib.colormaps[name]
+        return cmap.resampled(lut) if lut is not None else cmap
+
+
+def pyplot() -> Figures:
+    """A drawer of figures to files (``Figures``), or an ImportError naming the extra to install.
+
+    The user's matplotlib backend is left as it is (no ``matplotlib.use``).
+    """
     try:
         import matplotlib
     except ImportError:
         raise ImportError('plotting needs matplotlib, which is not installed: pip install "glassnet[plot]"') from None
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figures(matplotlib)
 
 
 def y_axis(values: Sequence[float], ylabel: str) -> tuple[bool, str]:

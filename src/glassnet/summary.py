@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import positive_int, short
+from glassnet.layers.residual import Residual
 from glassnet.module import Module, Sequential
 
 __all__ = ["summary"]
@@ -17,12 +18,59 @@ _HEADERS = ("Layer", "Type", "Output shape", "Params")
 
 
 def _leaves(module: Module, name: str) -> Iterator[tuple[str, Module]]:
-    """(dotted name, layer) for each row: a Sequential is opened, anything else is one row."""
+    """(dotted name, layer) for each row: a Sequential is opened, and the module a Residual wraps; anything else is one row."""
     if isinstance(module, Sequential):
         for i, layer in enumerate(module.layers):
             yield from _leaves(layer, f"{name}.layers.{i}" if name else f"layers.{i}")
+    elif isinstance(module, Residual):  # y = x + module(x): the rows of module, the shape kept
+        yield from _leaves(module.module, f"{name}.module" if name else "module")
     else:
         yield name or "(model)", module
+
+
+def _row(
+    name: str, layer: Module, shape: tuple[int, ...], first: bool
+) -> tuple[tuple[str, str, str, str], tuple[int, ...]]:
+    """One layer's row for an input of ``shape``, and its output shape."""
+    described = _describe(layer)
+    # shape only, no memory; integer zeros for layers that take token ids (Embedding)
+    dtype = layer._dtype() if getattr(layer, "casts_input", True) else np.dtype(np.intp)
+    probe = np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    problem = f"{name} ({described}) cannot take an input of shape {_shape_text(shape)}"
+    try:
+        layer.check_input(probe, "input_shape")
+    except (ValueError, TypeError) as err:
+        # check_input words its message for the model's first layer; deeper
+        # down, the shape came from the layer before, so that part is left out
+        raise ValueError(f"{problem}: {err}" if first else problem) from err
+    try:
+        out = tuple(int(d) for d in layer.output_shape(shape))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{problem}: {err}") from err
+    n_params = sum(p.data.size for p in layer.parameters())
+    return (name, described, _shape_text(out), f"{n_params:,}"), out
+
+
+def _rows(model: Module, name: str, shape: tuple[int, ...], rows: list[tuple[str, str, str, str]]) -> tuple[int, ...]:
+    """Append the rows of ``model`` for an input of ``shape``; returns its output shape.
+
+    A model with ``summary_parts(shape)`` (the GPT) is checked whole, then shown part by part.
+    """
+    for leaf_name, layer in _leaves(model, name):
+        parts = getattr(layer, "summary_parts", None)
+        if not callable(parts):
+            row, shape = _row(leaf_name, layer, shape, first=not rows)
+            rows.append(row)
+            continue
+        _, out = _row(leaf_name, layer, shape, first=not rows)  # the whole model's checks and shape
+        prefix = "" if leaf_name == "(model)" else leaf_name + "."
+        for part_name, part, part_shape in parts(shape):
+            if isinstance(part, Module):
+                _rows(part, prefix + part_name, part_shape, rows)
+            else:  # a part without parameters of its own: its description and output shape
+                rows.append((prefix + part_name, str(part), _shape_text(part_shape), "0"))
+        shape = out
+    return shape
 
 
 def _describe(layer: Module) -> str:
@@ -118,25 +166,7 @@ def summary(model: Module, input_shape: Sequence[int]) -> str:
     sample = _as_input_shape(input_shape)
     shape: tuple[int, ...] = (1, *sample)
     rows: list[tuple[str, str, str, str]] = []
-    for name, layer in _leaves(model, ""):
-        described = _describe(layer)
-        # shape only, no memory; integer zeros for layers that take token ids (Embedding)
-        dtype = layer._dtype() if getattr(layer, "casts_input", True) else np.dtype(np.intp)
-        probe = np.broadcast_to(np.zeros((), dtype=dtype), shape)
-        problem = f"{name} ({described}) cannot take an input of shape {_shape_text(shape)}"
-        try:
-            layer.check_input(probe, "input_shape")
-        except (ValueError, TypeError) as err:
-            # check_input words its message for the model's first layer; deeper
-            # down, the shape came from the layer before, so that part is left out
-            raise ValueError(f"{problem}: {err}" if not rows else problem) from err
-        try:
-            out = tuple(int(d) for d in layer.output_shape(shape))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{problem}: {err}") from err
-        n_params = sum(p.data.size for p in layer.parameters())
-        rows.append((name, described, _shape_text(out), f"{n_params:,}"))
-        shape = out
+    _rows(model, "", shape, rows)
 
     widths = [max(len(row[i]) for row in [_HEADERS, *rows]) for i in range(4)]
 

@@ -15,6 +15,7 @@ non-overlapping context-length windows. ``glassnet train --data shakespeare``
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,6 +94,44 @@ def validation_loss(model: Module, tokens: np.ndarray, context: int, batch_size:
     return total / len(x)
 
 
+PROGRESS_SECONDS = 10.0  # without a live bar, a progress line at least this often
+
+
+class _StepProgress:
+    """Progress between evaluations: a live tqdm bar on a terminal, otherwise a line every PROGRESS_SECONDS."""
+
+    def __init__(self, steps: int, report: Callable[[str], None] | None) -> None:
+        self.steps, self.report = steps, report
+        self.bar: Any = None
+        self.started = self.last = time.perf_counter()
+        if report is print and sys.stderr.isatty():
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                pass
+            else:
+                self.bar = tqdm(total=steps, unit="step", leave=False)
+
+    def step(self, done: int, loss: float, evaluated: bool) -> None:
+        now = time.perf_counter()
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        elif self.report is not None and not evaluated and now - self.last >= PROGRESS_SECONDS:
+            self.report(
+                f"step {done:>{len(str(self.steps))}}/{self.steps}: batch loss {loss:.4f}, "
+                f"{1000 * (now - self.started) / done:.0f} ms a step, {now - self.started:.1f}s"
+            )
+            self.last = now
+        if evaluated:  # the evaluation's line is the report of this moment
+            self.last = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 @dataclass
 class StepLog:
     """What ``train_steps`` records: the loss of every step, and the estimates at each evaluation."""
@@ -150,6 +189,7 @@ def train_steps(
                 f"val loss {val:.4f}, lr {optimizer.lr:.2e}, {time.perf_counter() - started:.1f}s"
             )
 
+    progress = _StepProgress(s.steps, report)
     try:
         for step in range(s.steps):
             if step % s.eval_interval == 0:
@@ -160,11 +200,15 @@ def train_steps(
                 schedule.step()
             if not math.isfinite(log.losses[-1]):
                 raise FloatingPointError(f"the training loss became {log.losses[-1]} at step {step}; lower --lr")
+            # a line between evaluations, not next to one (the last step is followed by the last report)
+            progress.step(step + 1, log.losses[-1], evaluated=(step + 1) % s.eval_interval == 0 or step + 1 == s.steps)
             if should_stop():
                 log.stopped_at = step + 1
                 break
-        evaluate(len(log.losses))
+        progress.close()
+        evaluate(len(log.losses))  # the last report
     finally:
+        progress.close()
         model.set_input_grad(True)
     log.seconds = time.perf_counter() - started
     return log

@@ -85,6 +85,31 @@ def check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
     return y
 
 
+def record_metadata(model: Module, x: np.ndarray, y: np.ndarray, loss: Loss) -> dict[str, Any]:
+    """What ``fit`` knows about its data, put into ``model.metadata`` (which ``save`` writes by default).
+
+    ``input_shape``: one sample's shape, ``x.shape[1:]``. For a classifier (``CrossEntropyLoss``
+    on integer labels, one per sample): ``num_classes``, the model's outputs, and ``class_names``
+    (the labels as text, "0", "1", ...) unless the metadata already names that many classes.
+    ``glassnet summary``, ``predict`` and ``evaluate`` read these keys (docs/file-format.md).
+    """
+    meta = getattr(model, "metadata", None)
+    if not isinstance(meta, dict):
+        meta = {}
+        model.metadata = meta  # type: ignore[attr-defined]
+    meta["input_shape"] = [int(d) for d in x.shape[1:]]
+    if isinstance(loss, CrossEntropyLoss) and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y):
+        try:
+            classes = int(model.output_shape((1, *x.shape[1:]))[-1])
+        except (ValueError, TypeError, NotImplementedError):  # a layer that cannot tell: the labels can
+            classes = int(y.max()) + 1
+        meta["num_classes"] = classes
+        names = meta.get("class_names")
+        if not (isinstance(names, list) and len(names) == classes):
+            meta["class_names"] = [str(k) for k in range(classes)]
+    return meta
+
+
 def _check_batch_size(batch_size: Any) -> int | None:
     return None if batch_size is None else positive_int(batch_size, "batch_size")
 
@@ -259,13 +284,17 @@ class _Progress:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
-    def end_epoch(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+    def end_epoch(self, epoch: int, logs: dict[str, float], seconds: float, batches_done: int | None = None) -> None:
+        """The epoch's line; one stopped part-way (a callback, Ctrl-C) says after how many batches."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         if self.verbose:
             values = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-            print(f"epoch {epoch + 1}/{self.epochs} - {values} - {seconds:.2f}s", flush=True)
+            where = f"epoch {epoch + 1}/{self.epochs}"
+            if batches_done is not None and batches_done < self.batches:
+                where += f" cut short after {batches_done}/{self.batches} batches"
+            print(f"{where} - {values} - {seconds:.2f}s", flush=True)
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -478,6 +507,7 @@ def fit(
     x = check_x(model, x, "x")
     y = check_y(x, y, "y", dtype)
     metric_list = _metric_list(metrics)
+    record_metadata(model, x, y, loss)
     val: tuple[np.ndarray, np.ndarray] | None = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -541,6 +571,7 @@ def fit(
             order = rng.permutation(n) if reshuffle else None
             total = 0.0
             seen = 0  # samples trained on this epoch: a callback may stop mid-epoch
+            done = 0  # and its batches
             metric_sums = [0.0] * len(metric_list)
             for b, (start, stop) in enumerate(bounds):
                 lo, hi = comm.shard(start, stop)  # this rank's samples
@@ -573,6 +604,7 @@ def fit(
                         optimizer.step()
                 total += batch_loss if sum_loss else batch_loss * (stop - start)
                 seen += stop - start
+                done += 1
                 if metric_list:
                     for i, (_, fn) in enumerate(metric_list):
                         metric_sums[i] += fn(out, yb) * (hi - lo)
@@ -597,7 +629,7 @@ def fit(
                 logs.update(_validate(model, val, loss, metric_list, max(bs, PREDICT_BATCH), comm))
             history.append(epoch, logs)
             if show:
-                progress.end_epoch(epoch, logs, time.perf_counter() - start_time)
+                progress.end_epoch(epoch, logs, time.perf_counter() - start_time, done)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             if model.stop_training:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 __all__ = [
     "integer",
     "positive_int",
+    "positive_int_at_most",
     "non_negative_int",
     "positive_float",
     "shape",
@@ -27,6 +29,18 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def positive_int_at_most(high: int) -> Callable[[str], int]:
+    """An argparse type: a positive integer up to ``high``, a bound on the work a flag can ask for."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"expected at most {high:,}, got {text!r}")
+        return value
+
+    return parse
 
 
 def non_negative_int(text: str) -> int:

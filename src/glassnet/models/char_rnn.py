@@ -27,6 +27,9 @@ __all__ = ["CharRNN"]
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
+PROMPT_CHUNK = 256  # prompt positions read at once by generate
+
+
 @register_layer  # so that glassnet.load can rebuild a saved CharRNN
 class CharRNN(Sequential):
     """``Sequential(Embedding(V, E), CELL(E, H), Linear(H, V))``: token ids (N, T) -> next-token logits (N, T, V).
@@ -98,7 +101,8 @@ class CharRNN(Sequential):
     ) -> np.ndarray:
         """Sample ``length`` new tokens after the prompt ``ids`` (N, T0), carrying the recurrent state.
 
-        The whole prompt is read (a recurrent model has no context limit), then
+        The whole prompt is read (a recurrent model has no context limit), ``PROMPT_CHUNK``
+        positions at a time so that its memory stays bounded, then
         each new token is fed alone, continuing from the state the previous call
         left (``use_cache``). Sampling: softmax(logits / temperature) over the
         ``top_k`` largest logits (all if None), drawn from ``rng``: the same seed,
@@ -115,7 +119,10 @@ class CharRNN(Sequential):
         recurrent.use_cache(True)  # type: ignore[attr-defined]
         out = np.empty((ids.shape[0], length), dtype=np.int64)
         try:
-            logits = self.forward(ids)[:, -1]
+            # the prompt in chunks, the state carried from one to the next: memory bounded by the
+            # chunk, not by the prompt (a 1 MB prompt at once would hold every position's gates)
+            for start in range(0, ids.shape[1], PROMPT_CHUNK):
+                logits = self.forward(ids[:, start : start + PROMPT_CHUNK])[:, -1]
             for i in range(length):
                 token = sample(logits, temperature, top_k, gen)
                 out[:, i] = token

@@ -175,6 +175,22 @@ class GPT(Module):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*input_shape, self.vocab_size)
 
+    def summary_parts(self, input_shape: tuple[int, ...]) -> list[tuple[str, Module | str, tuple[int, ...]]]:
+        """The parts ``glassnet.summary`` shows, in forward order.
+
+        Each is ``(name, module, the shape it takes)``, or for the tied output layer, which owns no
+        parameters, ``(name, description, the shape it gives)``.
+        """
+        n, t = input_shape[0], input_shape[1]
+        d, v = self.n_embd, self.vocab_size
+        return [
+            ("wte", self.wte, (n, t)),
+            ("wpe", self.wpe, (1, t)),  # positions 0..T-1, added to every sample
+            ("blocks", self.blocks, (n, t, d)),
+            ("ln_f", self.ln_f, (n, t, d)),
+            ("head", f"Linear({d}, {v}, bias=False) tied to wte.weight", (n, t, v)),
+        ]
+
     # -- computation -----------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         ids = self._check(x, "GPT.forward ids")

@@ -32,7 +32,8 @@ How each layer maps (the layer's forward math is in its own docstring):
 Models that take sequences also get a dynamic time axis "T" (``dynamic_time``),
 and those that start with an Embedding take int64 token ids.
 
-A layer with no converter is refused with an error naming it and its place
+A subclass (of Sequential, as CharRNN, or of any layer) exports as its nearest registered parent
+unless it registers a converter of its own. A layer with no converter is refused with an error naming it and its place
 in the model. ``onnx`` and ``onnxruntime`` are optional: ``pip install "glassnet[onnx]"``.
 """
 
@@ -59,11 +60,22 @@ from glassnet.onnx.graph import (
     TIME_AXIS,
     Converter,
     Graph,
+    converter_for,
     converters,
     register_converter,
 )
 
-__all__ = ["export", "to_onnx", "register_converter", "converters", "Converter", "Graph", "OPSET", "IR_VERSION"]
+__all__ = [
+    "export",
+    "to_onnx",
+    "register_converter",
+    "converter_for",
+    "converters",
+    "Converter",
+    "Graph",
+    "OPSET",
+    "IR_VERSION",
+]
 
 
 def _input_shape(model: Module, input_shape: Sequence[int] | None) -> tuple[int, ...]:

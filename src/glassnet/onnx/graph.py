@@ -16,7 +16,16 @@ import numpy as np
 from glassnet._checks import short
 from glassnet.module import Module
 
-__all__ = ["Graph", "Converter", "register_converter", "converters", "import_onnx", "OPSET", "IR_VERSION"]
+__all__ = [
+    "Graph",
+    "Converter",
+    "register_converter",
+    "converter_for",
+    "converters",
+    "import_onnx",
+    "OPSET",
+    "IR_VERSION",
+]
 
 OPSET = 17
 IR_VERSION = 8
@@ -52,6 +61,19 @@ def register_converter(cls: type[Module]) -> Callable[[Converter], Converter]:
         return fn
 
     return add
+
+
+def converter_for(cls: type) -> Converter | None:
+    """The converter of layer class ``cls``: its own, else its nearest parent's in the MRO.
+
+    A subclass of ``Sequential`` (as ``CharRNN``) or of any exportable layer exports as its parent
+    does, unless it registers a converter of its own.
+    """
+    for klass in cls.__mro__:
+        fn = _CONVERTERS.get(klass)
+        if fn is not None:
+            return fn
+    return None
 
 
 def converters() -> dict[str, Converter]:
@@ -100,7 +122,7 @@ class Graph:
         outer = self.path
         self.path = f"{outer}.{where}" if where else outer
         try:
-            fn = _CONVERTERS.get(type(layer))
+            fn = converter_for(type(layer))
             if fn is None:
                 known = ", ".join(sorted(converters()))
                 raise ValueError(

@@ -80,6 +80,18 @@ def train_tutorial(
     return DemoResult(model, history.history.get("loss", []), model.predict(x))
 
 
+def convergence(y: np.ndarray, predictions: np.ndarray) -> str:
+    """A sentence when the run did not converge (a rounded prediction is not its target, as ``--seeds`` counts), else ""."""
+    wrong = (np.round(predictions) != y).reshape(len(y), -1).any(axis=1)
+    if not wrong.any():
+        return ""
+    rows = ", ".join(f"{predictions[i, 0]:.4f} for target {y[i, 0]:.0f}" for i in np.flatnonzero(wrong))
+    return (
+        f"did not converge: {rows} (rounded, not the target; from these initial weights gradient descent "
+        "settled on a plateau, as it can for XOR): try another --seed or more --iterations"
+    )
+
+
 def text_curve(values: Sequence[float], width: int = 60, height: int = 12) -> str:
     """A loss curve as rows of text, for terminals without matplotlib."""
     if not values:
@@ -124,6 +136,9 @@ def main(
     print("  input       target  prediction")
     for xi, yi, pi in zip(x, y, result.predictions):
         print(f"  {xi.astype(int)!s:<10}  {yi[0]:6.0f}  {pi[0]:10.4f}")
+    verdict = convergence(y, result.predictions)
+    if verdict:
+        print(f"  {verdict}")
     print()
     path = os.path.join(out, "glassnet-demo-loss.png")
     try:

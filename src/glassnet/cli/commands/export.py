@@ -30,9 +30,15 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
     # a missing or read-only folder or a full disk raises OSError: cli.py prints one line; the old file stays
     proto = export_onnx(model, args.output, shape)
-    out_dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    # the shapes printed are the file's own: a sequence model's time axis is "T", free
+    in_dims, out_dims = (
+        [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (proto.graph.input[0], proto.graph.output[0])
+    )
+    context = getattr(model, "context", None)  # a GPT's positions end at its context
+    bound = f", T <= {context}" if "T" in in_dims and isinstance(context, int) else ""
     print(
         f"{args.output}: ONNX opset {OPSET}, IR version {IR_VERSION}, {len(proto.graph.node)} nodes; "
-        f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
+        f"input 'input' ({', '.join(map(str, in_dims))}{bound}) -> output 'output' ({', '.join(map(str, out_dims))})"
     )
     return 0

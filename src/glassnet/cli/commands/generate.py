@@ -5,17 +5,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 
-from glassnet.cli.args import integer, positive_float, positive_int
+from glassnet.cli.args import integer, positive_float, positive_int, positive_int_at_most
 from glassnet.cli.common import tokenizer_of
 from glassnet.cli.errors import CommandError
 from glassnet.io import load
+
+MAX_LENGTH = 1_000_000  # characters a run may ask for: the output is held in memory, one int64 each
+
+
+def escaped(text: str) -> str:
+    """``text`` with control characters other than newline and tab written as escapes (\\x1b), for a terminal."""
+    return "".join(
+        c
+        if c in "\n\t" or (c.isprintable() and not unicodedata.category(c).startswith("C"))
+        else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", metavar="MODEL", help="a language model written by glassnet train (model.gnet)")
     p.add_argument("--prompt", default="\n", help="the text to continue (default: a new line)")
-    p.add_argument("--length", type=positive_int, default=500, help="characters to generate (default 500)")
+    p.add_argument(
+        "--length",
+        type=positive_int_at_most(MAX_LENGTH),
+        default=500,
+        help=f"characters to generate (default 500, at most {MAX_LENGTH:,})",
+    )
     p.add_argument(
         "--temperature", type=positive_float, default=0.8, help="below 1: safer choices; above 1: wilder (default 0.8)"
     )
@@ -34,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = tokenizer_of(model, path)
     if not hasattr(model, "generate"):
         raise CommandError(f"{path}: this {type(model).__name__} model cannot generate text")
+    outputs = getattr(model, "vocab_size", None)
+    if outputs is not None and outputs != tokenizer.vocab_size:
+        raise CommandError(
+            f"{path}: its vocabulary has {tokenizer.vocab_size} characters but the model has {outputs} outputs: "
+            "the file's metadata does not belong to this model"
+        )
     if not args.prompt:
         raise CommandError("--prompt is empty: give at least one character (the default is a new line)")
     try:
@@ -48,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     new = model.generate(ids[None, :], args.length, temperature=args.temperature, top_k=args.top_k, rng=args.seed)
-    print(args.prompt + tokenizer.decode(new[0]))
+    text = args.prompt + tokenizer.decode(new[0])
+    print(escaped(text) if sys.stdout.isatty() else text)  # a terminal gets no raw control characters
     return 0

@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from glassnet.checkpoint import ModelCheckpoint, read_checkpoint
+from glassnet._checks import short
+from glassnet.checkpoint import ModelCheckpoint, check_settings, read_checkpoint
 from glassnet.cli import recipes, text_recipes
+from glassnet.cli.applies import TEXT_DATASETS, check_applies
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
     confusion_matrix,
@@ -35,6 +37,7 @@ from glassnet.cli.common import (
     plural,
 )
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
+from glassnet.cli.lock import hold_folder
 from glassnet.cli.runs import StopOnInterrupt, interruptible
 from glassnet.cli.text_recipes import StepLog, TextRecipe, train_steps, validation_loss
 from glassnet.datasets.text import CharTokenizer, shakespeare, windows
@@ -43,8 +46,6 @@ from glassnet.io import load, save
 from glassnet.losses import CrossEntropyLoss
 from glassnet.module import Module
 from glassnet.optim import CosineAnnealingLR, Optimizer
-
-TEXT_DATASETS = ("shakespeare",)
 
 
 def epilog() -> str:
@@ -150,6 +151,7 @@ def _run_to_resume(args: argparse.Namespace) -> tuple[str | None, int]:
         saved.update(meta["settings"])
     if any(saved.get(k) is None for k in _RUN_SETTINGS):
         raise CommandError(f"--resume {args.resume}: {path} was not written by glassnet train (no run settings in it)")
+    _check_saved_run(saved, path)
     for key in _RUN_SETTINGS:
         given, flag = getattr(args, key), "--" + key.replace("_", "-")
         if given is not None and given != saved[key]:
@@ -160,6 +162,46 @@ def _run_to_resume(args: argparse.Namespace) -> tuple[str | None, int]:
     if args.out is None:
         args.out = os.path.dirname(path) or "."
     return path, ck.epoch
+
+
+def _check_saved_run(saved: dict[str, Any], path: str) -> None:
+    """The settings a checkpoint stores, checked as the command line checks its own flags."""
+    try:
+        check_settings(saved, path, optimizers=("sgd", "adam"), required=_RUN_SETTINGS)
+    except ValueError as err:
+        raise CommandError(f"--resume: {err}") from None
+    for key, allowed in (("data", recipes.DATASETS), ("model", recipes.MODELS)):
+        if saved[key] not in allowed:
+            raise CommandError(
+                f"--resume: {path}: the stored setting {key} must be one of {list(allowed)}. "
+                f"Received: {key}={short(saved[key])}"
+            )
+    seed = saved["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise CommandError(
+            f"--resume: {path}: the stored setting seed must be an integer >= 0. Received: seed={short(seed)}"
+        )
+
+
+def _finished(args: argparse.Namespace, epoch: int, out: str, model_path: str) -> bool:
+    """A resumed run already at its last epoch: say so; True when there is nothing to do.
+
+    Its model file is written from the checkpoint when it is missing (a kill while it was written):
+    ``fit`` then restores the final weights and trains nothing, and the run's end (test, files) follows.
+    """
+    if epoch < args.epochs:
+        return False
+    if os.path.isfile(model_path):
+        print(
+            f"the run in {out} is finished (epoch {epoch} of {args.epochs}): nothing left to train; "
+            f"its model is {model_path}"
+        )
+        return True
+    print(
+        f"the run in {out} is finished (epoch {epoch} of {args.epochs}) but its model file is missing: "
+        f"writing {model_path} from the checkpoint"
+    )
+    return False
 
 
 def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int, out: str) -> None:
@@ -197,12 +239,17 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(
             f"--model cnn needs image data ({', '.join(recipes.IMAGE_DATASETS)}); use --model mlp for {args.data}"
         )
+    check_applies(args, args.data, args.model)
     comm = _data_parallel(args)
     writes = comm is None or comm.rank == 0  # distributed: rank 0 alone prints and writes files
     if not writes:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
     model_path, plot_path, checkpoint_path = output_files(out, "--out", "model.gnet", "curves.png", CHECKPOINT)
+    if writes:
+        hold_folder(out)  # one run per folder: a second one into it is refused
+    if resume_from is not None and _finished(args, resumed_epoch, out, model_path):
+        return 0
     data = load_data(args.data, args.seed, args.data_path, args.download)
     input_shape = tuple(data.x_train.shape[1:])
     model = recipes.build_model(args.data, args.model, input_shape, data.classes, seed=args.seed)
@@ -454,11 +501,7 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
         raise CommandError(
             f"--model {args.model} is not a language model; for --data {args.data} use one of {sorted(text_recipes.RECIPES)}"
         )
-    for flag in ("epochs", "optimizer"):
-        if getattr(args, flag, None) is not None:
-            raise CommandError(
-                f"--{flag} does not apply to --data {args.data}, which trains for --steps with its recipe's optimizer (AdamW for gpt, Adam for lstm and rnn)"
-            )
+    check_applies(args, args.data, args.model)
     s = text_recipes.RECIPES[args.model].with_overrides(
         steps=getattr(args, "steps", None),
         batch_size=args.batch_size,
@@ -468,15 +511,20 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
     )
     if s.min_lr is not None and s.min_lr > s.lr:
         s = s.with_overrides(min_lr=s.lr)
+    try:
+        text_recipes.check_cost(s)  # before any work: a step that would not fit is refused by its flag
+    except ValueError as err:
+        raise CommandError(str(err)) from None
     return s
 
 
 def train_text(args: argparse.Namespace) -> int:
     """``glassnet train --data shakespeare``: a character-level language model, trained for steps."""
     started = time.perf_counter()
-    s = _settings(args)
+    s, schedule = text_recipes.fit_schedule(_settings(args))  # what runs, as the header says it
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
     model_path, plot_path = output_files(out, "--out", "model.gnet", "curves.png")
+    hold_folder(out)
     train_text, val_text = shakespeare()
     tokenizer = CharTokenizer.from_text(train_text + val_text)  # nanoGPT's vocabulary: every character of the corpus
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
@@ -487,7 +535,6 @@ def train_text(args: argparse.Namespace) -> int:
         f"glassnet train: {args.data}, {args.model} ({plural(n_params, 'parameter')}); "
         f"{len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {tokenizer.vocab_size}"
     )
-    schedule = f"{s.warmup_steps} warm-up steps, cosine decay to {s.min_lr:g}" if s.min_lr is not None else "constant"
     print(
         f"  {s.describe}\n  {plural(s.steps, 'step')}, batch {s.batch_size}, context {s.context}, lr {s.lr:g} "
         f"({schedule}), clip {s.clip}, seed {args.seed}"
