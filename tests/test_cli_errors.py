@@ -46,7 +46,9 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     metadata = dict(model.metadata)
     model.save(root / "short-names.gnet", metadata={**metadata, "class_names": ["zero", "one", "two"]})
     model.save(root / "odd.gnet", metadata={"data": 5, "input_shape": "abc", "test_accuracy": "high", "seed": "x"})
-    gn.io.save(model, root / "bare.gnet")  # model.save keeps the metadata load read; io.save writes only what it is given
+    gn.io.save(
+        model, root / "bare.gnet"
+    )  # model.save keeps the metadata load read; io.save writes only what it is given
     return root
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from glassnet.checkpoint import ModelCheckpoint, read_checkpoint
-from glassnet.cli import recipes, text_recipes
+from glassnet.cli import own_data, own_training, recipes, text_recipes
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
     confusion_matrix,
@@ -69,7 +69,11 @@ def epilog() -> str:
 def add_args(p: argparse.ArgumentParser) -> None:
     TEXT_MODELS = text_recipes.RECIPES
     p.add_argument(
-        "--data", default=None, choices=recipes.DATASETS + TEXT_DATASETS, metavar="DATA", help=data_help()
+        "--data",
+        default=None,
+        type=own_data.data_argument,
+        metavar="DATA",
+        help=data_help() + "; or your own: a .csv file, a folder of class folders of images, a .txt file",
     )  # required unless --resume
     p.add_argument(
         "--model",
@@ -100,6 +104,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--distributed (needs glassnet[mpi]); --batch-size stays the global batch",
     )
     add_data_source_args(p)
+    own_data.add_args(p)  # --target, --task, --fill, --image-size, --flip, --shift, --test, --hidden, --dropout
     # language models
     p.add_argument("--steps", type=positive_int, help="language models: training steps (default: the recipe's, 2000)")
     p.add_argument("--context", type=positive_int, help="language models: characters of context (default 64)")
@@ -178,6 +183,8 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 
 
 def run(args: argparse.Namespace) -> int:
+    if own_training.is_own(args.data):  # a CSV file, an image folder or a text file of one's own
+        return own_training.train(args)
     if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std
         return train_seeds(args)
 
@@ -205,7 +212,9 @@ def run(args: argparse.Namespace) -> int:
     model_path, plot_path, checkpoint_path = output_files(out, "--out", "model.gnet", "curves.png", CHECKPOINT)
     data = load_data(args.data, args.seed, args.data_path, args.download)
     input_shape = tuple(data.x_train.shape[1:])
-    model = recipes.build_model(args.data, args.model, input_shape, data.classes, seed=args.seed)
+    model = recipes.build_model(
+        args.data, args.model, input_shape, data.classes, seed=args.seed, hidden=args.hidden, dropout=args.dropout
+    )
     s = recipes.settings_for(
         args.data, args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr
     )
