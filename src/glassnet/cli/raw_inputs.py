@@ -92,7 +92,10 @@ def _read(prep: Preprocessing, inputs: Sequence[str], labelled: bool) -> Prepare
                     f"({', '.join(image_prep.classes)}); got {', '.join(inputs)}"
                 )
             return quietly(lambda: image_prep.load_labelled(inputs[0]))
-        return quietly(lambda: image_prep.load(list(inputs)))
+        images = quietly(lambda: image_prep.load(list(inputs)))
+        if len(images.x) == 0:
+            raise CommandError(f"none of the {len(images.skipped)} files given could be read as an image")
+        return images
     except (ValueError, OSError, ImportError) as err:
         raise CommandError(str(err)) from None
 

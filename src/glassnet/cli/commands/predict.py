@@ -23,7 +23,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", metavar="MODEL", help="a model file written by glassnet train (model.gnet)")
     p.add_argument(
         "input",
-        metavar="FILE",
+        metavar="FILE.npy|CSV|IMAGE",
         nargs="+",
         help="a NumPy .npy array of samples, batch first (numpy.save); for a model trained on your own files: "
         "a CSV file of rows (without the target), or image files and folders",
