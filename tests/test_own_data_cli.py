@@ -152,6 +152,24 @@ def test_csv_regression_trains_predicts_in_the_targets_units_and_evaluates(table
     assert [line.split(":")[0] for line in out.splitlines()[-3:]] == ["MAE", "RMSE", "R²"]
 
 
+def test_a_given_test_file_empty_cells_filled_and_a_tsv_file(table, tmp_path, capsys):
+    rows = table["rows"]
+    assert isinstance(rows, list)
+    header = ["width", "height", "colour", "kind"]
+    holes = [[r[0], "" if i % 10 == 3 else r[1], r[2], r[3]] for i, r in enumerate(rows)]
+    write_csv(tmp_path / "train.csv", header, holes[:90])
+    write_csv(tmp_path / "test.csv", header, [r[:4] for r in rows[90:]])
+    argv = ["train", "--data", tmp_path / "train.csv", "--test", tmp_path / "test.csv", "--epochs", "1"]
+    code, _, err = run([*argv, "--out", tmp_path / "run"], capsys)
+    assert code == 1 and "column 'height' is empty; pass --fill mean, median or most-frequent" in err
+    code, out, _ = run([*argv, "--fill", "median", "--out", tmp_path / "run"], capsys)
+    assert code == 0 and f"81 training, 9 validation, 30 test samples (from {tmp_path / 'test.csv'})" in out
+    assert gn.load(tmp_path / "run" / "model.gnet").metadata["preprocessing"]["columns"][1]["fill"] is not None
+    (tmp_path / "t.tsv").write_text("\n".join("\t".join(map(str, r[:4])) for r in [header, *rows]) + "\n")
+    code, out, _ = run(["train", "--data", tmp_path / "t.tsv", "--epochs", "1", "--out", tmp_path / "tsv"], capsys)
+    assert code == 0 and "3 classes of 'kind', 3 columns -> 5 features" in out
+
+
 # -- image folders -------------------------------------------------------------------------
 
 

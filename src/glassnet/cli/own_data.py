@@ -265,7 +265,11 @@ def load(args: argparse.Namespace, kind: str) -> OwnData:
                 splits.x_test, splits.y_test = given.x, given.y
             task, names = "classification", list(prep.classes)
     except (ValueError, ImportError) as err:
-        raise CommandError(str(err)) from None
+        message = str(err)
+        cut = message.find("; pass fill=")  # the Python argument, said as the command line's flag
+        if cut >= 0:
+            message = message[:cut] + "; pass --fill mean, median or most-frequent"
+        raise CommandError(message) from None
     if len(splits.x_test) == 0:
         raise CommandError(f"--data {args.data}: too few rows to hold out a test set; pass --test FILE")
     return OwnData(kind, args.data, splits, task, names)

@@ -146,8 +146,11 @@ def predict(args: argparse.Namespace, model: Module, prep: Preprocessing) -> int
 
 def evaluate(args: argparse.Namespace, model: Module, prep: Preprocessing) -> int:
     """``glassnet evaluate MODEL labelled.csv|folder/``: one line per input, then the confusion matrix or the errors."""
-    if args.data is not None:
-        raise CommandError(f"--data names a built-in data set; {args.input} is already the data: leave --data out")
+    for flag, value in (("--data", args.data), ("--seed", args.seed)):
+        if value is not None:
+            raise CommandError(
+                f"{flag} is for the built-in data sets' test splits; {args.input} is the data: leave {flag} out"
+            )
     _check_out(args.out)
     data = _read(prep, [args.input], labelled=True)
     outputs = _outputs(model, data.x)
