@@ -305,7 +305,11 @@ def hostile(tmp_path: Path, table: dict[str, object]) -> Path:
 MISTAKES = [
     (["train", "--data", "{w}/ok.csv", "--target", "colour"], 1, "has no column 'colour' (given as target)"),
     (["train", "--data", "{w}/ragged.csv"], 1, "line 3 has 2 fields, but the header has 3 columns"),
-    (["train", "--data", "{w}/ok.csv", "--image-size", "16"], 1, "--image-size applies to image folders data"),
+    (
+        ["train", "--data", "{w}/ok.csv", "--image-size", "16"],
+        1,
+        "--image-size applies to image folders; --data {w}/ok.csv is a CSV file",
+    ),
     (["train", "--data", "{w}/ok.csv", "--model", "cnn"], 1, "--model cnn needs images"),
     (["train", "--data", "{w}/ok.csv", "--model", "gpt"], 1, "is a language model: train it on a .txt file"),
     (["train", "--data", "{w}/ok.csv", "--steps", "5"], 1, "--steps is for language models"),

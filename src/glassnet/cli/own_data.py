@@ -221,8 +221,9 @@ def check_flags(args: argparse.Namespace, kind: str) -> None:
     for flag, kinds in OWN_FLAGS.items():
         if _given(args, flag) and kind not in kinds:
             what = {"csv": "a CSV file", "images": "an image folder", "text": "a text file"}[kind]
+            plural = {"csv": "CSV files", "images": "image folders", "text": "text files", "built-in": "built-in data"}
             raise CommandError(
-                f"{flag} applies to {' and '.join(k if k != 'images' else 'image folders' for k in kinds)} data; "
+                f"{flag} applies to {' and '.join(plural[k] for k in kinds)}; "
                 f"--data {args.data} is {what}: leave {flag} out"
             )
 
