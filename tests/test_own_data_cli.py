@@ -319,6 +319,8 @@ MISTAKES = [
     (["train", "--data", "{w}/notes.md"], 2, "neither a .csv/.tsv table nor a .txt text"),
     (["train", "--data", "{w}/missing.csv"], 2, "no such file or folder"),
     (["train", "--data", "cifar"], 2, "invalid choice: 'cifar'"),
+    (["train", "--data", "digits", "--target", "y"], 1, "--target applies to CSV files; --data digits is built in"),
+    (["train", "--data", "digits", "--flip"], 1, "--flip applies to image folders; --data digits is built in"),
 ]
 
 

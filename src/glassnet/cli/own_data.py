@@ -217,14 +217,19 @@ def _given(args: argparse.Namespace, flag: str) -> bool:
 
 
 def check_flags(args: argparse.Namespace, kind: str) -> None:
-    """A flag of another kind of data is a mistake worth saying, before any reading."""
+    """A flag of another kind of data is a mistake worth saying, before any reading.
+
+    ``kind``: "csv", "images", "text", or "built-in" for the built-in data sets.
+    """
     for flag, kinds in OWN_FLAGS.items():
         if _given(args, flag) and kind not in kinds:
-            what = {"csv": "a CSV file", "images": "an image folder", "text": "a text file"}[kind]
+            what = {"csv": "a CSV file", "images": "an image folder", "text": "a text file", "built-in": "built in"}[
+                kind
+            ]
             plural = {"csv": "CSV files", "images": "image folders", "text": "text files", "built-in": "built-in data"}
             raise CommandError(
                 f"{flag} applies to {' and '.join(plural[k] for k in kinds)}; "
-                f"--data {args.data} is {what}: leave {flag} out"
+                f"--data {args.data or '(the resumed run)'} is {what}: leave {flag} out"
             )
 
 

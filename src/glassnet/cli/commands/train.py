@@ -185,6 +185,7 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 def run(args: argparse.Namespace) -> int:
     if own_training.is_own(args.data):  # a CSV file, an image folder or a text file of one's own
         return own_training.train(args)
+    own_data.check_flags(args, "built-in")  # --target, --image-size, ... are for files of one's own
     if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std
         return train_seeds(args)
 
