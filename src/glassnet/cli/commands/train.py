@@ -214,7 +214,13 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(args.data, args.seed, args.data_path, args.download)
     input_shape = tuple(data.x_train.shape[1:])
     model = recipes.build_model(
-        args.data, args.model, input_shape, data.classes, seed=args.seed, hidden=args.hidden, dropout=args.dropout
+        args.data,
+        args.model,
+        input_shape,
+        data.classes,
+        seed=args.seed,
+        hidden=getattr(args, "hidden", None),
+        dropout=getattr(args, "dropout", None),
     )
     s = recipes.settings_for(
         args.data, args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr
