@@ -156,10 +156,10 @@ def read_csv(
         max_columns, max_field: the most columns, and characters in one cell, accepted.
 
     Raises:
-        ValueError, one line naming the file: empty, a header only, repeated
-        or empty column names, a row with a different number of fields (its
-        line named), bytes that are not ``encoding`` (the offset named), a
-        binary file, a field or line past the limits, too many columns.
+        ValueError: one line naming the file: empty, a header only, repeated
+            or empty column names, a row with a different number of fields (its
+            line named), bytes that are not ``encoding`` (the offset named), a
+            binary file, a field or line past the limits, too many columns.
 
     Example:
         >>> import os, tempfile
