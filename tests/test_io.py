@@ -470,3 +470,15 @@ def test_loaded_layers_keep_their_initialiser_name(tmp_path):
     loaded = gn.load(tmp_path / "m.gnet")
     assert loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(loaded.layers[0].weight.data, model.layers[0].weight.data)
+
+
+def test_module_save_keeps_the_models_metadata_under_explicit_keys(tmp_path):
+    model = gn.Sequential(gn.Linear(2, 2, rng=0))
+    model.save(tmp_path / "none.gnet")
+    assert gn.load(tmp_path / "none.gnet").metadata == {}
+    model.metadata = {"preprocessing": {"kind": "images"}, "data": "old"}
+    model.save(tmp_path / "merged.gnet", metadata={"data": "new", "seed": 3})
+    assert gn.load(tmp_path / "merged.gnet").metadata == {"preprocessing": {"kind": "images"}, "data": "new", "seed": 3}
+    assert model.metadata == {"preprocessing": {"kind": "images"}, "data": "old"}  # the model's own is unchanged
+    gn.io.save(model, tmp_path / "exact.gnet")  # io.save writes only what it is given
+    assert gn.load(tmp_path / "exact.gnet").metadata == {}

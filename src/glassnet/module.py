@@ -312,7 +312,7 @@ class Module:
 
         ``preprocessing``: how ``x`` was made from raw data (``from_csv(...).preprocessing``
         and the like); its ``to_json()`` record is kept in ``self.metadata["preprocessing"]``;
-        ``self.save(path, metadata=self.metadata)`` writes it into the model file.
+        ``self.save(path)`` writes it into the model file.
         """
         from glassnet.training import fit
 
@@ -364,10 +364,21 @@ class Module:
         print_fn(summary(self, input_shape))
 
     def save(self, path: Any, metadata: dict[str, Any] | None = None) -> None:
-        """Write the model (and an optional JSON-safe ``metadata`` dict) to ``path``; see ``glassnet.io.save``."""
+        """Write the model and its metadata to ``path``; see ``glassnet.io.save``.
+
+        The file keeps ``self.metadata`` (what ``load`` read, or the preprocessing
+        ``fit(..., preprocessing=prep)`` recorded) with ``metadata``'s keys on top,
+        so a model trained on a CSV file or an image folder is saved with the
+        record ``predict`` needs for raw files. ``glassnet.io.save(model, path,
+        metadata)`` writes exactly the metadata it is given (``model.metadata`` when None).
+        """
         from glassnet.io import save
 
-        save(self, path, metadata=metadata)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict of JSON-safe values. Received: {type(metadata).__name__}")
+        own = getattr(self, "metadata", None)
+        merged = {**own, **(metadata or {})} if isinstance(own, dict) and own else metadata
+        save(self, path, metadata=merged)
 
 
 class Sequential(Module):

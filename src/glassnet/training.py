@@ -478,7 +478,7 @@ def fit(
             weights one process would reach with the same global batch. Only rank 0 prints.
         preprocessing: how ``x`` was made from raw files (``from_csv(...).preprocessing`` and the
             like): its record is kept in ``model.metadata["preprocessing"]`` (save it with
-            ``model.save(path, metadata=model.metadata)``).
+            ``model.save(path)``).
 
     Returns:
         History with per-epoch "loss", metrics, and "val_" values.

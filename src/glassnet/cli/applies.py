@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from glassnet.cli import recipes
 from glassnet.cli.errors import CommandError
+from glassnet.cli.own_data import OWN_FLAGS
 
 __all__ = ["APPLIES", "TEXT_DATASETS", "check_applies"]
 
@@ -44,6 +45,22 @@ APPLIES: dict[str, tuple[str, Callable[[str, str], bool]]] = {
     "context": (_STEPS, _steps),
     "eval_interval": (_STEPS, _steps),
 }
+
+
+def _mlp(data: str, model: str) -> bool:
+    return model == "mlp"
+
+
+# the flags of one's own files (glassnet.cli.own_data checks them against the kind of file); on the
+# built-in data sets, --hidden and --dropout shape the MLP, and the others do not apply at all
+for _flag, _kinds in OWN_FLAGS.items():
+    _files = " and ".join(
+        {"csv": "CSV files", "images": "image folders", "text": "text files"}[k] for k in _kinds if k != "built-in"
+    )
+    if "built-in" in _kinds:
+        APPLIES[_flag[2:].replace("-", "_")] = (f"--model mlp, and {_files} of your own", _mlp)
+    else:
+        APPLIES[_flag[2:].replace("-", "_")] = (f"{_files} of your own (--data PATH)", lambda data, model: False)
 
 
 def check_applies(args: argparse.Namespace, data: str, model: str) -> None:

@@ -127,8 +127,21 @@ def describe_shape(data: str | None, shape: Sequence[int]) -> str:
     return f"samples of shape {dims}"
 
 
-def build_model(data: str, kind: str, input_shape: tuple[int, ...], classes: int, seed: int = 0) -> Module:
-    """The default network for a data set: ``kind`` is "mlp" or "cnn"."""
+def build_model(
+    data: str,
+    kind: str,
+    input_shape: tuple[int, ...],
+    classes: int,
+    seed: int = 0,
+    *,
+    hidden: Sequence[int] | None = None,
+    dropout: float | None = None,
+) -> Module:
+    """The default network for a data set: ``kind`` is "mlp" or "cnn".
+
+    ``hidden`` (widths of the MLP's hidden layers) and ``dropout`` (after each of them) replace the MLP's
+    defaults (``--hidden``, ``--dropout``); the CNNs have their own shape.
+    """
     if kind not in MODELS:
         raise ValueError(f"unknown model. Expected one of {list(MODELS)}. Received: model={short(kind)}")
     rng = np.random.default_rng(seed)
@@ -137,25 +150,50 @@ def build_model(data: str, kind: str, input_shape: tuple[int, ...], classes: int
             raise ValueError(
                 f"--model cnn needs image data ({', '.join(IMAGE_DATASETS)}). Received: data={short(data)}"
             )
+        if hidden is not None or dropout is not None:
+            raise ValueError("--hidden and --dropout shape the MLP; the built-in CNNs keep their own: use --model mlp")
         return _cnn(data, input_shape, classes, rng)
     features = int(np.prod(input_shape))
-    layers: list[Module] = [Flatten()] if len(input_shape) > 1 else []
+    flat = len(input_shape) > 1
     if data in ("fashion-mnist", "mnist"):
-        layers += [
-            Linear(features, 512, init="he_uniform", rng=rng), BatchNorm1d(512), ReLU(), Dropout(0.2, rng=rng),
-            Linear(512, 256, init="he_uniform", rng=rng), BatchNorm1d(256), ReLU(), Dropout(0.2, rng=rng),
-            Linear(256, classes, rng=rng),
-        ]  # fmt: skip
+        shape: dict[str, Any] = {"hidden": (512, 256), "dropout": 0.2, "batchnorm": True}
     elif data == "digits":
-        layers += [Linear(features, 128, init="he_uniform", rng=rng), ReLU(), Linear(128, classes, rng=rng)]
+        shape = {"hidden": (128,), "dropout": 0.0, "batchnorm": False}
     else:
-        hidden = 8 if data == "xor" else 64
-        layers += [
-            Linear(features, hidden, init="he_uniform", rng=rng), ReLU(),
-            Linear(hidden, hidden, init="he_uniform", rng=rng), ReLU(),
-            Linear(hidden, classes, rng=rng),
-        ]  # fmt: skip
+        shape = {"hidden": (8, 8) if data == "xor" else (64, 64), "dropout": 0.0, "batchnorm": False}
+    if hidden is not None:
+        shape["hidden"] = tuple(hidden)
+    if dropout is not None:
+        shape["dropout"] = dropout
+    layers = mlp(features, shape["hidden"], classes, rng, dropout=shape["dropout"], flatten=flat,
+                 batchnorm=shape["batchnorm"])  # fmt: skip
     return Sequential(*layers)
+
+
+def mlp(
+    features: int,
+    hidden: Sequence[int],
+    outputs: int,
+    rng: np.random.Generator,
+    *,
+    dropout: float = 0.0,
+    init: str = "he_uniform",
+    flatten: bool = False,
+    batchnorm: bool = False,
+) -> list[Module]:
+    """Linear -> [BatchNorm1d] -> ReLU -> [Dropout] per hidden width, then Linear to ``outputs``."""
+    layers: list[Module] = [Flatten()] if flatten else []
+    width = features
+    for h in hidden:
+        layers.append(Linear(width, h, init=init, rng=rng))
+        if batchnorm:
+            layers.append(BatchNorm1d(h))
+        layers.append(ReLU())
+        if dropout > 0:
+            layers.append(Dropout(dropout, rng=rng))
+        width = h
+    layers.append(Linear(width, outputs, rng=rng))  # Linear's default: Glorot-uniform
+    return layers
 
 
 def _cnn(data: str, input_shape: tuple[int, ...], classes: int, rng: np.random.Generator) -> Module:

@@ -1,7 +1,7 @@
 """Preprocessing records: from a model's metadata back to an object, and applied to raw files.
 
 ``fit(..., preprocessing=prep)`` keeps ``prep.to_json()`` in the model's
-metadata under ``"preprocessing"``; ``model.save(path, metadata=model.metadata)``
+metadata under ``"preprocessing"``; ``model.save(path)``
 writes it into the file.
 ``preprocessing_from_metadata(model.metadata)`` reads it back (checked field
 by field: a model file may come from anyone), and ``apply(prep, raw)`` turns
@@ -85,7 +85,7 @@ def preprocessing_from_metadata(metadata: Any) -> Preprocessing | None:
 def record_preprocessing(model: Any, prep: Any) -> None:
     """Keep ``prep.to_json()`` in ``model.metadata["preprocessing"]`` (what ``fit(..., preprocessing=prep)`` does).
 
-    Other metadata keys are kept; ``model.save(path, metadata=model.metadata)`` writes them into the file.
+    Other metadata keys are kept; ``model.save(path)`` writes them into the file.
     """
     if not isinstance(prep, (TabularPreprocessing, ImagePreprocessing, TextPreprocessing)):
         raise TypeError(

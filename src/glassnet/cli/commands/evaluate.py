@@ -1,4 +1,8 @@
-"""``glassnet evaluate MODEL``: accuracy and confusion matrix of a saved model on its data set's test split."""
+"""``glassnet evaluate MODEL``: accuracy and confusion matrix of a saved model on its data set's test split.
+
+A model trained on a CSV file or an image folder is scored on raw labelled files instead
+(``cli/raw_inputs.py``): ``glassnet evaluate model.gnet labelled.csv`` or ``... labelled-folder/``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import os
 
 import numpy as np
 
-from glassnet.cli import recipes
+from glassnet.cli import raw_inputs, recipes
 from glassnet.cli.args import add_data_source_args, data_help, integer
 from glassnet.cli.common import confusion_matrix, evaluation_pictures, format_confusion, load_data, load_model, note
 from glassnet.cli.errors import CommandError
@@ -16,6 +20,14 @@ from glassnet.cli.runs import RunInfo
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", metavar="MODEL", help="a model file written by glassnet train (model.gnet)")
+    p.add_argument(
+        "input",
+        nargs="?",
+        default=None,
+        metavar="FILE|FOLDER",
+        help="for a model trained on your own files: a CSV file with the target column, or a folder of class folders",
+    )
+    raw_inputs.add_out_arg(p)
     p.add_argument(
         "--data", default=None, choices=recipes.DATASETS, metavar="DATA", help=data_help() + " (default: the model's)"
     )
@@ -42,6 +54,18 @@ def _evaluation_seed(seed: int | None, info: RunInfo, name: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     model, info = load_model(args.model_file)
+    prep = raw_inputs.preprocessing_of(model, args.model_file)
+    if prep is not None or args.input is not None or args.out is not None:
+        if prep is None:
+            raise CommandError(
+                f"{args.model_file} keeps no preprocessing record: raw files (and --out) are for models trained on "
+                "your own CSV files or image folders; leave them out to score it on its data set's test split"
+            )
+        if args.input is None:
+            raise CommandError(
+                f"{args.model_file} was trained on {info.data}: give a labelled CSV file or folder to score it on"
+            )
+        return raw_inputs.evaluate(args, model, prep)
     name = args.data or info.data
     if name is None:
         raise CommandError("the model file does not say which data set it was trained on: pass --data NAME")

@@ -1,4 +1,8 @@
-"""``glassnet predict MODEL FILE.npy``: classes and probabilities for the samples in a .npy file."""
+"""``glassnet predict MODEL FILE.npy``: classes and probabilities for the samples in a .npy file.
+
+A model trained on a CSV file or an image folder takes raw files instead (``cli/raw_inputs.py``):
+``glassnet predict model.gnet new_rows.csv``, ``glassnet predict model.gnet cat.jpg dog.png more/``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import os
 
 import numpy as np
 
-from glassnet.cli import recipes
+from glassnet.cli import raw_inputs, recipes
 from glassnet.cli.args import positive_int
 from glassnet.cli.common import load_model, note
 from glassnet.cli.errors import CommandError
@@ -17,8 +21,15 @@ from glassnet.layers.activations import softmax
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", metavar="MODEL", help="a model file written by glassnet train (model.gnet)")
-    p.add_argument("input", metavar="FILE.npy", help="a NumPy .npy array of samples, batch first (numpy.save)")
+    p.add_argument(
+        "input",
+        metavar="FILE.npy|CSV|IMAGE",
+        nargs="+",
+        help="a NumPy .npy array of samples, batch first (numpy.save); for a model trained on your own files: "
+        "a CSV file of rows (without the target), or image files and folders",
+    )
     p.add_argument("--top", type=positive_int, default=3, help="probabilities shown per sample (default 3)")
+    raw_inputs.add_out_arg(p)
 
 
 def _read_npy(path: str) -> np.ndarray:
@@ -75,6 +86,15 @@ def fit_input(x: np.ndarray, info: RunInfo, source: str) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     model, info = load_model(args.model_file)
+    prep = raw_inputs.preprocessing_of(model, args.model_file)
+    if prep is not None:  # trained on a CSV file or an image folder: raw files of that kind
+        return raw_inputs.predict(args, model, prep)
+    if len(args.input) != 1 or args.out is not None:
+        raise CommandError(
+            "this model takes one .npy file of samples (several inputs and --out are for models trained on "
+            "your own CSV files or image folders)"
+        )
+    args.input = args.input[0]
     x = fit_input(_read_npy(args.input), info, args.input)
     try:
         logits = model.predict(x)

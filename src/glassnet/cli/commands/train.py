@@ -24,7 +24,7 @@ import numpy as np
 
 from glassnet._checks import short
 from glassnet.checkpoint import ModelCheckpoint, check_settings, read_checkpoint
-from glassnet.cli import recipes, text_recipes
+from glassnet.cli import own_data, own_training, recipes, text_recipes
 from glassnet.cli.applies import TEXT_DATASETS, check_applies
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
@@ -70,7 +70,11 @@ def epilog() -> str:
 def add_args(p: argparse.ArgumentParser) -> None:
     TEXT_MODELS = text_recipes.RECIPES
     p.add_argument(
-        "--data", default=None, choices=recipes.DATASETS + TEXT_DATASETS, metavar="DATA", help=data_help()
+        "--data",
+        default=None,
+        type=own_data.data_argument,
+        metavar="DATA",
+        help=data_help() + "; or your own: a .csv file, a folder of class folders of images, a .txt file",
     )  # required unless --resume
     p.add_argument(
         "--model",
@@ -101,6 +105,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--distributed (needs glassnet[mpi]); --batch-size stays the global batch",
     )
     add_data_source_args(p)
+    own_data.add_args(p)  # --target, --task, --fill, --image-size, --flip, --shift, --test, --hidden, --dropout
     # language models
     p.add_argument("--steps", type=positive_int, help="language models: training steps (default: the recipe's, 2000)")
     p.add_argument("--context", type=positive_int, help="language models: characters of context (default 64)")
@@ -220,6 +225,9 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 
 
 def run(args: argparse.Namespace) -> int:
+    if own_training.is_own(args.data):  # a CSV file, an image folder or a text file of one's own
+        return own_training.train(args)
+    own_data.check_flags(args, "built-in")  # --target, --image-size, ... are for files of one's own
     if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std
         return train_seeds(args)
 
@@ -252,7 +260,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     data = load_data(args.data, args.seed, args.data_path, args.download)
     input_shape = tuple(data.x_train.shape[1:])
-    model = recipes.build_model(args.data, args.model, input_shape, data.classes, seed=args.seed)
+    model = recipes.build_model(
+        args.data,
+        args.model,
+        input_shape,
+        data.classes,
+        seed=args.seed,
+        hidden=getattr(args, "hidden", None),
+        dropout=getattr(args, "dropout", None),
+    )
     s = recipes.settings_for(
         args.data, args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr
     )
