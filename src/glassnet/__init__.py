@@ -64,6 +64,7 @@ from glassnet.optim import (
     WarmupCosineLR,
     clip_grad_norm,
 )
+from glassnet.parallel import get_num_threads, set_num_threads
 from glassnet.training import History
 
 __version__ = "0.1.0"
@@ -131,6 +132,8 @@ __all__ = [
     "explain",
     "Diagnostics",
     "lr_find",
+    "set_num_threads",
+    "get_num_threads",
     "__version__",
 ]
 
