@@ -46,6 +46,7 @@ from glassnet._checks import short
 
 __all__ = [
     "GRAIN",
+    "MATMUL_GRAIN",
     "set_num_threads",
     "get_num_threads",
     "available_cores",
@@ -57,7 +58,13 @@ __all__ = [
     "matmul",
 ]
 
-GRAIN = 32_768  # elements a block must hold before a pass is split (PyTorch's at::internal::GRAIN_SIZE)
+# Elements a block must hold before a pass is split. PyTorch's is 32,768 (at::internal::GRAIN_SIZE), for
+# OpenMP threads that start a block in about a microsecond; handing a block to a Python thread and waiting
+# for it costs tens of microseconds, and on 2 cores a split of Adam's update or GELU first paid at about
+# 400,000 elements (0.64x at 100,000, 1.2-1.4x at 400,000; benchmarks/README.md).
+GRAIN = 131_072
+# Multiply-adds a block of a matrix product must hold before the product is split.
+MATMUL_GRAIN = 1 << 22
 ENV_VAR = "GLASSNET_NUM_THREADS"
 
 _lock = threading.Lock()
@@ -180,7 +187,9 @@ def _workers(count: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def row_blocks(rows: int, row_size: int = 1, grain: int = GRAIN, threads: int | None = None) -> list[tuple[int, int]]:
+def row_blocks(
+    rows: int, row_size: int = 1, grain: int | None = None, threads: int | None = None
+) -> list[tuple[int, int]]:
     """Split ``rows`` rows of ``row_size`` elements into at most ``threads`` contiguous blocks.
 
     Each block holds at least ``grain`` elements (one block when the whole is smaller),
@@ -189,12 +198,13 @@ def row_blocks(rows: int, row_size: int = 1, grain: int = GRAIN, threads: int | 
 
     Example:
         >>> from glassnet.parallel import row_blocks
-        >>> row_blocks(10, row_size=40_000, threads=3)
+        >>> row_blocks(10, row_size=200_000, threads=3)
         [(0, 4), (4, 7), (7, 10)]
         >>> row_blocks(10, row_size=10, threads=3)
         [(0, 10)]
     """
     threads = get_num_threads() if threads is None else threads
+    grain = GRAIN if grain is None else grain
     if rows <= 0:
         return [(0, max(rows, 0))]
     per_block = max(1, -(-grain // max(row_size, 1)))  # rows needed to reach the grain
@@ -229,7 +239,7 @@ def _run(fn: Callable[[int, int], Any], blocks: Sequence[tuple[int, int]]) -> li
     return [first, *rest]
 
 
-def parallel_for(fn: Callable[[int, int], Any], rows: int, row_size: int = 1, grain: int = GRAIN) -> None:
+def parallel_for(fn: Callable[[int, int], Any], rows: int, row_size: int = 1, grain: int | None = None) -> None:
     """Call ``fn(lo, hi)`` on row blocks that together cover ``range(rows)``, over glassnet's threads.
 
     ``fn`` must write only into its own rows: the blocks run at the same time.
@@ -238,7 +248,7 @@ def parallel_for(fn: Callable[[int, int], Any], rows: int, row_size: int = 1, gr
     _run(fn, row_blocks(rows, row_size, grain))
 
 
-def parallel_sum(fn: Callable[[int, int], Any], rows: int, row_size: int = 1, grain: int = GRAIN) -> Any:
+def parallel_sum(fn: Callable[[int, int], Any], rows: int, row_size: int = 1, grain: int | None = None) -> Any:
     """``fn(lo, hi)`` over row blocks, and the blocks' results added in block order.
 
     The fixed order makes the sum the same, bit for bit, every time with the same
@@ -258,7 +268,7 @@ def parallel_sum(fn: Callable[[int, int], Any], rows: int, row_size: int = 1, gr
     return total
 
 
-def elementwise(fn: Callable[..., Any], *arrays: np.ndarray, grain: int = GRAIN) -> None:
+def elementwise(fn: Callable[..., Any], *arrays: np.ndarray, grain: int | None = None) -> None:
     """``fn(*blocks)`` over matching flat blocks of same-shaped arrays, over glassnet's threads.
 
     ``fn`` computes one block of its outputs from the same block of its inputs (which
@@ -275,6 +285,7 @@ def elementwise(fn: Callable[..., Any], *arrays: np.ndarray, grain: int = GRAIN)
     """
     shape = arrays[0].shape
     size = arrays[0].size
+    grain = GRAIN if grain is None else grain
     if size < 2 * grain or not all(a.shape == shape and a.flags.c_contiguous for a in arrays):
         fn(*arrays)
         return
@@ -282,7 +293,7 @@ def elementwise(fn: Callable[..., Any], *arrays: np.ndarray, grain: int = GRAIN)
     parallel_for(lambda lo, hi: fn(*(a[lo:hi] for a in flat)), size, grain=grain)
 
 
-def parallel_items(fn: Callable[[int], Any], sizes: Sequence[int], grain: int = GRAIN) -> None:
+def parallel_items(fn: Callable[[int], Any], sizes: Sequence[int], grain: int | None = None) -> None:
     """``fn(i)`` for every item ``i``, the items dealt out in contiguous runs of about equal total size.
 
     For many arrays of different sizes (an optimizer's parameters): each thread takes a
@@ -296,7 +307,7 @@ def parallel_items(fn: Callable[[int], Any], sizes: Sequence[int], grain: int = 
         [0, 1, 2]
     """
     total = sum(sizes)
-    count = max(1, min(get_num_threads(), total // grain, len(sizes)))
+    count = max(1, min(get_num_threads(), total // (GRAIN if grain is None else grain), len(sizes)))
     if count == 1 or getattr(_inside, "active", False):
         for i in range(len(sizes)):
             fn(i)
@@ -321,8 +332,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     """``a @ b`` for a 2-D ``a`` and ``b``, split by rows of ``a`` (and of the result) over glassnet's threads.
 
     Each output row is one product of a row of ``a`` with ``b``, so the split does not
-    change which numbers are multiplied and added. A product smaller than ``GRAIN``
-    multiply-adds per thread is one call.
+    change which numbers are multiplied and added. A product smaller than
+    ``MATMUL_GRAIN`` multiply-adds per thread is one call.
 
     Example:
         >>> import numpy as np
@@ -333,7 +344,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     """
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    blocks = row_blocks(a.shape[0], a.shape[1] * b.shape[1], GRAIN)
+    blocks = row_blocks(a.shape[0], a.shape[1] * b.shape[1], MATMUL_GRAIN)
     if len(blocks) == 1:
         return np.matmul(a, b, out=out)
     _run(lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]), blocks)
