@@ -303,3 +303,21 @@ def test_fit_repeats_bit_for_bit_and_any_thread_count_equals_one_thread(make, sh
         np.testing.assert_allclose(loss, loss1, rtol=0, atol=1e-12)
         for a, b in zip(params, params1):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12 warns about fork in a threaded process
+def test_a_forked_child_starts_its_own_workers():
+    gn.set_num_threads(2)
+    x = np.arange(100_000.0)
+    y = np.empty_like(x)
+    parallel.parallel_for(lambda lo, hi: np.add(x[lo:hi], 1.0, out=y[lo:hi]), len(x))  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's worker threads are gone; a split pass must not wait for them
+        try:
+            parallel.parallel_for(lambda lo, hi: np.add(x[lo:hi], 2.0, out=y[lo:hi]), len(x))
+            os._exit(0 if np.array_equal(y, x + 2.0) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

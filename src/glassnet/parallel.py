@@ -75,6 +75,17 @@ _blas_limit: Any = None  # threadpoolctl's limiter while glassnet holds BLAS at 
 _inside = threading.local()  # set in a worker: a pass it starts runs inline, never waits on its own pool
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads: start a pool afresh there when one is needed."""
+    global _lock, _pool, _pool_size
+    _lock = threading.Lock()
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def available_cores() -> int:
     """The number of cores this process may run on: its CPU affinity where the system has one."""
     if hasattr(os, "sched_getaffinity"):
