@@ -233,6 +233,34 @@ def test_activations_give_the_same_bits_on_1_2_and_3_threads(name, dtype):
         assert np.array_equal(y, y1) and np.array_equal(dx, dx1)
 
 
+PRODUCT_LAYERS = {
+    "Linear": (lambda: gn.Linear(70, 90, rng=0, dtype=np.float64), (40, 6, 70)),
+    "Conv2d": (lambda: gn.Conv2d(5, 12, 3, padding=1, rng=0, dtype=np.float64), (16, 5, 20, 20)),
+    "Conv2d(stride 2, no padding)": (lambda: gn.Conv2d(4, 8, 3, stride=2, rng=0, dtype=np.float64), (16, 4, 21, 21)),
+}
+
+
+def _product_pass(name, threads):
+    gn.set_num_threads(threads)
+    make, shape = PRODUCT_LAYERS[name]
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape)
+    layer = make()
+    y = layer(x).copy()
+    dx = layer.backward(rng.standard_normal(y.shape))
+    return [y, dx] + [p.grad.copy() for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("name", list(PRODUCT_LAYERS))
+def test_layers_with_split_products_repeat_bit_for_bit_and_equal_one_thread(name):
+    one = _product_pass(name, 1)
+    for threads in (2, 3):
+        first, again = _product_pass(name, threads), _product_pass(name, threads)
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+        for a, b in zip(first, one):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("cls", [gn.Adam, gn.AdamW])
 def test_adam_steps_give_the_same_bits_on_1_2_and_3_threads(cls):
     def run(threads):
@@ -268,7 +296,9 @@ def _mlp(rng):
 
 def _cnn(rng):
     return gn.Sequential(
-        gn.Conv2d(1, 8, 3, padding=1, rng=rng, dtype=np.float64),
+        gn.Conv2d(
+            1, 8, 3, padding=1, bias=False, rng=rng, dtype=np.float64
+        ),  # a bias before BatchNorm gets only rounding noise
         gn.BatchNorm2d(8, dtype=np.float64),
         gn.ReLU(),
         gn.MaxPool2d(2),
