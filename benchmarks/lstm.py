@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import common
-from benchmarks.worker import timed_passes
+from benchmarks.timing import timed_passes
 
 WORKLOADS = ("lstm", "lstm-generate")
 VOCAB, EMBED, HIDDEN, CONTEXT, BATCH, LR, CLIP = 65, 64, 256, 64, 32, 2e-3, 1.0

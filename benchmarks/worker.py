@@ -22,6 +22,8 @@ import traceback
 import warnings
 from typing import Any
 
+from benchmarks.timing import timed_passes
+
 FRAMEWORKS = ("glassnet", "torch", "sklearn", "numpy")
 WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "gemm", "lstm", "lstm-generate")
 DEFAULT_BATCH = {"mlp": 128, "cnn": 64, "mlp-predict": 1000, "cnn-predict": 1000}
@@ -326,16 +328,6 @@ def predict_torch(spec: Any, x: Any, args: argparse.Namespace, bs: int) -> list[
             return torch.cat([model(x_t[start : start + bs]) for start in range(0, len(x_t), bs)])
 
     return timed_passes(predict, args.passes)
-
-
-def timed_passes(fn: Any, passes: int) -> list[float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(max(1, passes)):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 # -- the matrix-product ceiling -----------------------------------------------------------------

@@ -40,7 +40,8 @@ def test_fit_trains_in_batches_of_32_by_default():
 
 
 def test_the_tutorial_is_one_full_batch_under_the_default():
-    from glassnet.demo import run, tutorial_network
+    from glassnet.cli.commands.demo import train_tutorial as run
+    from glassnet.models import tutorial_network
 
     x, y = gn.datasets.tutorial()
     result = run()

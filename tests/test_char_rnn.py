@@ -7,9 +7,9 @@ import pytest
 
 import glassnet as gn
 from glassnet import cli
-from glassnet.char_rnn import CharRNN
+from glassnet.cli.text_recipes import RECIPES
+from glassnet.models import CharRNN
 from glassnet.testing import gradcheck
-from glassnet.text import RECIPES
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -34,7 +34,7 @@ def test_it_is_the_recipes_three_layers_with_pytorchs_initial_ranges():
 
 def _recompute_generate(model, prompt, length, temperature, top_k, seed):
     """The slow reference: every token from a fresh forward pass over the whole prefix."""
-    from glassnet.models import _sample
+    from glassnet.models import sample as _sample
 
     rng = np.random.default_rng(seed)
     ids = prompt

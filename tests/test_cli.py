@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet import cli, commands, recipes
+from glassnet import cli
+from glassnet.cli import common as commands
+from glassnet.cli import recipes
 
 
 @pytest.fixture(scope="module")

@@ -178,12 +178,12 @@ def test_python_dash_m_and_debug(work):
 
 
 def test_an_unexpected_error_is_one_line_that_says_it_is_a_bug(work, capsys, monkeypatch):
-    from glassnet import commands
+    from glassnet.cli.commands import summary
 
     def broken(args):
         raise KeyError("boom")
 
-    monkeypatch.setattr(commands, "summary", broken)
+    monkeypatch.setattr(summary, "run", broken)
     code, _, err = run(["summary", "x"], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "unexpected KeyError" in err and "--debug" in err

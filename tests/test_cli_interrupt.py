@@ -13,7 +13,7 @@ import pytest
 
 import glassnet as gn
 from glassnet import cli
-from glassnet.runs import StopOnInterrupt, interruptible, read_run_info
+from glassnet.cli.runs import StopOnInterrupt, interruptible, read_run_info
 
 SRC = str(Path(gn.__file__).resolve().parents[1])
 

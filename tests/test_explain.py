@@ -5,8 +5,8 @@ import pytest
 
 import glassnet as gn
 from glassnet import cli, layers
-from glassnet.demo import tutorial_network
 from glassnet.explain import backward_formula, draw, explain, forward_formula
+from glassnet.models import tutorial_network
 
 PUBLIC_LAYERS = [getattr(layers, name) for name in layers.__all__] + [gn.Sequential]
 PUBLIC_LOSSES = [gn.SSELoss, gn.MSELoss, gn.BCELoss, gn.BCEWithLogitsLoss, gn.CrossEntropyLoss]

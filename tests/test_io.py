@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet import io
+from glassnet import registry
 
 
 def _trained_model(dtype):
@@ -168,7 +168,7 @@ def test_a_failed_save_keeps_the_old_file(tmp_path):
 
 
 def test_registered_user_layers_round_trip(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "_REGISTRY", dict(io._REGISTRY))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
 
     class Scale(gn.Module):
         def __init__(self, factor=2.0):
@@ -192,7 +192,7 @@ def test_registered_user_layers_round_trip(tmp_path, monkeypatch):
 
 
 def test_register_layer_refuses_clashes_and_non_layers(monkeypatch):
-    monkeypatch.setattr(io, "_REGISTRY", dict(io._REGISTRY))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
 
     class Linear(gn.Module):
         pass
@@ -207,9 +207,9 @@ def test_register_layer_refuses_clashes_and_non_layers(monkeypatch):
 
 def test_the_registry_holds_every_public_layer():
     public = {n for n in gn.layers.__all__ if isinstance(getattr(gn.layers, n), type)}
-    assert public <= set(io._REGISTRY)
-    assert io._REGISTRY["Sequential"] is gn.Sequential
-    assert "Module" not in io._REGISTRY
+    assert public <= set(registry._REGISTRY)
+    assert registry._REGISTRY["Sequential"] is gn.Sequential
+    assert "Module" not in registry._REGISTRY
 
 
 def test_unsaveable_configs_and_arrays(tmp_path):

@@ -65,7 +65,13 @@ except OSError:
 if before is None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 try:
-    result = gn.load(path) if call == "load" else read_idx(path, max_bytes=max_bytes)
+    if call == "predict":  # a hostile config whose cost shows only when the model runs
+        result = gn.load(path).predict(np.zeros((1, 1, 8, 8), dtype=np.float32))
+    elif call == "checkpoint":
+        from glassnet.checkpoint import read_checkpoint
+        result = read_checkpoint(path)
+    else:
+        result = gn.load(path) if call == "load" else read_idx(path, max_bytes=max_bytes)
     outcome = "ok"
 except ValueError as err:
     outcome = "ValueError: " + str(err)[:400]
@@ -285,3 +291,50 @@ def test_two_overlapping_entries_are_refused(tmp_path):
     with pytest.raises(ValueError, match="overlap") as info:
         gn.load(path)
     assert str(path) in str(info.value)
+
+
+def test_a_checkpoint_whose_history_holds_small_dicts_costs_about_its_size(tmp_path):
+    """15 MiB of {"a":0} in a checkpoint's history used to cost +617 MiB to read."""
+    model = gn.Sequential(gn.Linear(4, 2, rng=0))
+    path = tmp_path / "ck.gnet"
+    x = [[0.0, 1.0, 2.0, 3.0]] * 8
+    model.fit(
+        x,
+        [0] * 8,
+        loss=gn.CrossEntropyLoss(),
+        optimizer=gn.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        verbose=0,
+        callbacks=[gn.ModelCheckpoint(path)],
+    )
+    with zipfile.ZipFile(path) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    header = json.loads(entries["checkpoint.json"])
+    header["history"]["history"]["loss"] = "LOSSES"
+    text = json.dumps(header, separators=(",", ":"))
+    entries["checkpoint.json"] = text.replace('"LOSSES"', "[" + ",".join(['{"a":0}'] * 1_970_000) + "]").encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    size = path.stat().st_size
+    assert size > 15 * 2**20
+    report = _probe(path, call="checkpoint")
+    assert re.search("objects and arrays", report["outcome"]), report["outcome"]
+    assert report["increase"] <= 4 * size + SLACK, (size, report)
+
+
+@pytest.mark.parametrize("padding", [6000, 2**31 - 1])
+def test_a_model_file_with_a_huge_conv_padding_is_refused_before_it_costs(tmp_path, padding):
+    """Any padding PyTorch takes is built, but one whose workspace would be gigabytes is refused, not allocated."""
+    config = {"in_channels": 1, "out_channels": 1, "kernel_size": 3, "padding": padding, "bias": False}
+    path = _model_file(
+        tmp_path / "padded.gn",
+        [{"class": "Conv2d", "config": config}],
+        arrays={"layers.0.weight": {"dtype": "float32", "shape": [1, 1, 3, 3]}},
+        entries={"arrays/layers.0.weight": bytes(36)},
+    )
+    size = path.stat().st_size
+    report = _probe(path, call="predict")
+    assert report["outcome"].startswith("ValueError: "), report
+    assert "workspace of" in report["outcome"] and "only adds outputs that see zeros" in report["outcome"]
+    assert report["increase"] <= 4 * size + SLACK, (size, report)

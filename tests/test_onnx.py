@@ -11,7 +11,8 @@ import pytest
 
 import glassnet as gn
 from glassnet import _files as glassnet_files
-from glassnet import cli, recipes
+from glassnet import cli
+from glassnet.cli import recipes
 
 onnx = pytest.importorskip("onnx", reason='ONNX export tests need the onnx extra: pip install "glassnet[onnx]"')
 ort = pytest.importorskip("onnxruntime", reason='ONNX export tests need onnxruntime: pip install "glassnet[onnx]"')

@@ -114,8 +114,8 @@ def test_optimizer_state_dict_round_trip():
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
-        (lambda ps: gn.SGD(ps, lr=0), ValueError, "lr=0"),
-        (lambda ps: gn.SGD(ps, lr=-1e-3), ValueError, "lr"),
+        (lambda ps: gn.SGD(ps, lr=-1e-3), ValueError, "lr=-0.001"),
+        (lambda ps: gn.SGD(ps, lr=float("inf")), ValueError, "lr=inf"),
         (lambda ps: gn.SGD(ps, lr=float("nan")), ValueError, "lr=nan"),
         (lambda ps: gn.SGD(ps, lr="0.1"), TypeError, "lr"),
         (lambda ps: gn.SGD(ps, lr=0.1, momentum=-0.5), ValueError, "momentum"),

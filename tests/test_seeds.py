@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from glassnet import cli
-from glassnet.demo import run as demo_run
-from glassnet.seeds import run_seed, run_seeds, summarise, tutorial_weights
+from glassnet.cli.commands.demo import train_tutorial as demo_run
+from glassnet.cli.seeds import run_seed, run_seeds, summarise, tutorial_weights
 
 
 def test_the_tutorial_rng_is_the_tutorials_own_draws():

@@ -25,6 +25,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import glassnet as gn  # noqa: E402
 from glassnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+# These small runs stop at max_iter by design; the warning that says so is checked on its own below.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 # Small networks and few epochs keep the ~110 checks to seconds; each still
 # has to reach the scores the checks demand (e.g. 83% training accuracy).
 CHECKED = [
@@ -172,3 +175,43 @@ def test_missing_scikit_learn_names_the_extra(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"glassnet\[sklearn\]"):
         importlib.import_module("glassnet.sklearn")
+
+
+def test_stopping_at_max_iter_warns_as_scikit_learn_does():
+    X, y = _iris()
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        clf = MLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run that stops on its own does not warn
+        MLPClassifier((8,), max_iter=1000, tol=1.0, n_iter_no_change=3, random_state=0).fit(X, y)
+
+
+def test_loss_coefs_and_intercepts_as_scikit_learn_names_them():
+    X, y = _iris()
+    clf = MLPClassifier((8, 5), max_iter=5, random_state=0).fit(X, y)
+    assert clf.loss_ == clf.loss_curve_[-1] and len(clf.loss_curve_) == clf.n_iter_ == 5
+    assert [c.shape for c in clf.coefs_] == [(4, 8), (8, 5), (5, 3)]  # scikit-learn's (fan_in, fan_out)
+    assert [b.shape for b in clf.intercepts_] == [(8,), (5,), (3,)]
+    # they are the network's own arrays: the forward pass is theirs
+    h = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0)
+    h = np.maximum(h @ clf.coefs_[1] + clf.intercepts_[1], 0)
+    np.testing.assert_allclose(clf.predict_proba(X).argmax(1), (h @ clf.coefs_[2] + clf.intercepts_[2]).argmax(1))
+    reg = MLPRegressor((6,), max_iter=5, random_state=0).fit(X, X[:, :2])
+    assert [c.shape for c in reg.coefs_] == [(4, 6), (6, 2)] and np.isfinite(reg.loss_)
+
+
+def test_targets_whose_squared_error_overflows_are_refused():
+    X, _ = _iris()
+    with pytest.raises(
+        ValueError, match=r"y holds targets as large as 7.9e\+200.*overflows float64.*scale the targets"
+    ):
+        MLPRegressor((4,), max_iter=5, random_state=0).fit(X, X[:, 0] * 1e200)
+
+
+@pytest.mark.parametrize("labels", [["a", 1], [1, "b"], np.array(["a", 2], dtype=object)])
+def test_labels_mixing_strings_and_numbers_are_refused(labels):
+    X, _ = _iris()
+    y = np.resize(np.asarray(labels, dtype=object), len(X))
+    with pytest.raises(ValueError, match=r"y mixes labels of different kinds \(number, str\)"):
+        MLPClassifier((4,), max_iter=5, random_state=0).fit(X, list(y) if isinstance(labels, list) else y)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet import cli, text
+from glassnet import cli
+from glassnet.cli import text_recipes as text
 
 
 @pytest.fixture(scope="module")

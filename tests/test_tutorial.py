@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import glassnet as gn
-from glassnet import cli, demo
+from glassnet import cli
+from glassnet.cli.commands import demo
 from glassnet.datasets import tutorial
 
 
@@ -52,7 +53,7 @@ def test_tutorial_network_is_exactly_the_tutorials():
 
 
 def test_default_demo_converges_and_the_loss_falls_monotonically():
-    result = demo.run()
+    result = demo.train_tutorial()
     x, y = tutorial()
     assert float(np.sum((y - result.predictions) ** 2)) < 0.01
     np.testing.assert_array_equal(np.round(result.predictions), y)

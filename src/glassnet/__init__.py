@@ -13,12 +13,13 @@ The tutorial's network, trained on its four rows:
     [0.0, 1.0, 1.0, 0.0]
 """
 
-from glassnet import datasets, init, models, testing
+from glassnet import _version, datasets, init, models, testing
 from glassnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from glassnet.checkpoint import ModelCheckpoint
 from glassnet.diagnostics import Diagnostics
 from glassnet.explain import explain
-from glassnet.io import load, register_layer
+from glassnet.history import History
+from glassnet.io import load
 from glassnet.layers import (
     ELU,
     GELU,
@@ -65,9 +66,9 @@ from glassnet.optim import (
     clip_grad_norm,
 )
 from glassnet.parallel import get_num_threads, set_num_threads
-from glassnet.training import History
+from glassnet.registry import register_layer
 
-__version__ = "0.1.0"
+__version__ = _version.VERSION
 
 __all__ = [
     "Parameter",

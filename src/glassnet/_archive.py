@@ -32,7 +32,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import struct
 import zipfile
 import zlib
@@ -43,7 +42,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from glassnet._checks import clip, short
-from glassnet._files import display_name, open_regular, temp_file
+from glassnet._files import copy_mode, display_name, open_regular, temp_file
 
 __all__ = ["Archive", "open_archive", "write_archive", "check_json", "check_entries", "ALLOWED_DTYPES"]
 
@@ -53,30 +52,54 @@ MAX_JSON_BYTES = 16 * 2**20
 MAX_JSON_DEPTH = 256
 _MAX_NDIM = 32
 _CHUNK = 1 << 20
+_JSON_CHUNK = 1 << 16  # a JSON pass's temporaries: ~20 bytes per byte of a chunk
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed entry times: the same content gives the same bytes
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # 30 bytes; the last two fields: name and extra lengths
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 # -- JSON, bounded ----------------------------------------------------------
-def check_json(data: bytes, where: str) -> None:
-    """Refuse JSON text that would cost far more memory than its size to parse, before parsing it."""
+def check_json(data: bytes, where: str, container_bytes: int = 8) -> None:
+    """Refuse JSON text that would cost far more memory than its size to parse, before parsing it.
+
+    At most one object or array per ``container_bytes`` bytes (plus 4,096): each costs about
+    200 bytes once parsed. A checkpoint, whose bulk is lists of numbers, asks for 32.
+    """
     if len(data) > MAX_JSON_BYTES:
         raise ValueError(f"{where}: the JSON header is {len(data)} bytes, more than the {MAX_JSON_BYTES} allowed")
-    # Brackets inside strings don't count: empty every string first (one C-speed pass).
-    brackets = _STRING.sub(b'""', data).translate(None, _NOT_BRACKETS)
-    containers = (len(brackets) + 1) // 2
-    if containers > 4096 + len(data) // 8:
+    containers, depth = _containers(data)
+    if containers > 4096 + len(data) // container_bytes:
         raise ValueError(
             f"{where}: the JSON header holds about {containers} objects and arrays in {len(data)} bytes; "
-            "a glassnet file holds at most one per 8 bytes"
+            f"a glassnet file of this kind holds at most one per {container_bytes} bytes"
         )
-    if brackets:
-        b = np.frombuffer(brackets, dtype=np.uint8)
-        depth = int(np.cumsum(np.where((b == ord("[")) | (b == ord("{")), 1, -1), dtype=np.int64).max())
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"{where}: the JSON header is nested {depth} levels deep, more than {MAX_JSON_DEPTH}")
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"{where}: the JSON header is nested {depth} levels deep, more than {MAX_JSON_DEPTH}")
+
+
+def _containers(data: bytes) -> tuple[int, int]:
+    """(objects and arrays, deepest nesting) of JSON text, brackets inside strings not counted.
+
+    In chunks of ``_JSON_CHUNK`` bytes, so this costs a few MiB whatever the text holds (a regular
+    expression that emptied each string built one object per string: 430 MiB for 15 MiB of ``{"a":0}``).
+    """
+    # Drop escapes first: then every quote left opens or closes a string (a stray backslash
+    # outside strings is invalid JSON, and the parser stops there).
+    text = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    opens = closes = level = deepest = 0
+    inside = 0  # 1 within a string at the chunk's start
+    for start in range(0, len(text), _JSON_CHUNK):
+        b = np.frombuffer(text, dtype=np.uint8, count=min(_JSON_CHUNK, len(text) - start), offset=start)
+        quotes = np.cumsum(b == ord('"'), dtype=np.uint8)  # wraps at 256: only its parity counts
+        outside = ((quotes + inside) & 1) == 0
+        inside = (inside + int(quotes[-1])) & 1
+        up = outside & ((b == ord("[")) | (b == ord("{")))
+        down = outside & ((b == ord("]")) | (b == ord("}")))
+        steps = up.astype(np.int32) - down.astype(np.int32)
+        levels = np.cumsum(steps, dtype=np.int64) + level
+        opens, closes = opens + int(up.sum()), closes + int(down.sum())
+        deepest = max(deepest, int(levels.max()))
+        level = int(levels[-1])
+    return max(opens, closes), deepest
 
 
 def _no_constant(name: str) -> Any:
@@ -92,8 +115,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _parse_json(data: bytes, where: str) -> dict[str, Any]:
-    check_json(data, where)
+def _parse_json(data: bytes, where: str, container_bytes: int = 8) -> dict[str, Any]:
+    check_json(data, where, container_bytes)
     try:
         value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_no_duplicate_keys)
     except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -125,7 +148,12 @@ def _entry(name: str, size: int) -> zipfile.ZipInfo:
 
 
 def write_archive(
-    path: str | os.PathLike[str], header: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *, json_name: str
+    path: str | os.PathLike[str],
+    header: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    *,
+    json_name: str,
+    container_bytes: int = 8,
 ) -> None:
     """Write ``header`` (plus an ``"arrays"`` description) and ``arrays`` to ``path``, atomically.
 
@@ -149,7 +177,7 @@ def write_archive(
     except (TypeError, ValueError, RecursionError) as err:
         raise ValueError(f"cannot save: the config or the metadata is not JSON-safe ({clip(str(err))})") from None
     data = text.encode("utf-8")
-    check_json(data, "cannot save")  # never write a file that open_archive would refuse
+    check_json(data, "cannot save", container_bytes)  # never write a file that open_archive would refuse
 
     fd, tmp_name = temp_file(target, ".tmp")
     try:
@@ -161,23 +189,13 @@ def write_archive(
                     zf.writestr(_entry(ARRAY_PREFIX + name, len(raw)), raw)
             f.flush()
             os.fsync(f.fileno())
-        _copy_mode(target, tmp_name)
+        copy_mode(target, tmp_name)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
     _fsync_folder(target.parent)
-
-
-def _copy_mode(target: Path, tmp_name: str) -> None:
-    """Give the new file the old one's permissions, or the usual 0o644 (mkstemp makes it 0o600)."""
-    try:
-        mode = os.stat(target).st_mode & 0o7777
-    except OSError:
-        mode = 0o644
-    with contextlib.suppress(OSError):
-        os.chmod(tmp_name, mode)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -262,7 +280,9 @@ class Archive:
         where: the file's name, for messages.
     """
 
-    def __init__(self, f: BinaryIO, where: str, json_name: str, kind: str = "glassnet") -> None:
+    def __init__(
+        self, f: BinaryIO, where: str, json_name: str, kind: str = "glassnet", container_bytes: int = 8
+    ) -> None:
         self.where = where
         file_size = os.fstat(f.fileno()).st_size
         with _damaged(where):
@@ -273,7 +293,7 @@ class Archive:
                 raise ValueError(f"{where}: the archive has no {json_name}, so it is not a {kind} file")
             if info.file_size > MAX_JSON_BYTES:
                 raise ValueError(f"{where}: {json_name} is {info.file_size} bytes, more than {MAX_JSON_BYTES}")
-            self.header = _parse_json(self._read_entry(info), f"{where}: {json_name}")
+            self.header = _parse_json(self._read_entry(info), f"{where}: {json_name}", container_bytes)
         self.specs = self._check_specs(self.header.get("arrays"), json_name)
         self.nbytes = sum(math.prod(shape) * dtype.itemsize for dtype, shape in self.specs.values())
 
@@ -345,7 +365,9 @@ class Archive:
 
 
 @contextlib.contextmanager
-def open_archive(path: str | os.PathLike[str], *, json_name: str, kind: str = "glassnet") -> Iterator[Archive]:
+def open_archive(
+    path: str | os.PathLike[str], *, json_name: str, kind: str = "glassnet", container_bytes: int = 8
+) -> Iterator[Archive]:
     """Open and check the archive ``path`` (see the module docstring); read arrays with ``Archive.read``.
 
     Raises:
@@ -360,5 +382,5 @@ def open_archive(path: str | os.PathLike[str], *, json_name: str, kind: str = "g
         if start != b"PK\x03\x04":
             raise ValueError(f"{where}: not a {kind} file (a {kind} file is a zip archive)")
         f.seek(0)
-        archive = Archive(f, where, json_name, kind)
+        archive = Archive(f, where, json_name, kind, container_bytes)
         yield archive

@@ -102,6 +102,16 @@ def real(value: Any, name: str) -> float:
     return value
 
 
+def real_or_inf(value: Any, name: str) -> float:
+    """``value`` as a float that may be infinite but not NaN (a "best so far" before any value)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number. Received: {name}={short(value)}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must not be NaN. Received: {name}={short(value)}")
+    return value
+
+
 def positive_float(value: Any, name: str) -> float:
     value = real(value, name)
     if value <= 0:

@@ -24,7 +24,15 @@ from typing import BinaryIO
 
 from glassnet._checks import short
 
-__all__ = ["display_name", "open_regular", "temp_file", "remove_stale_temps", "atomic_write", "STALE_AFTER"]
+__all__ = [
+    "display_name",
+    "open_regular",
+    "temp_file",
+    "remove_stale_temps",
+    "atomic_write",
+    "copy_mode",
+    "STALE_AFTER",
+]
 
 STALE_AFTER = 3600.0  # seconds without a change after which a temporary file is a killed writer's
 _MARK = ".glassnet-"
@@ -116,6 +124,16 @@ def remove_stale_temps(folder: str | os.PathLike[str], max_age: float = STALE_AF
     return removed
 
 
+def copy_mode(target: Path, tmp_name: str) -> None:
+    """Give the new file the permissions of the one it replaces, or the usual 0o644 (mkstemp makes it 0o600)."""
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except OSError:
+        mode = 0o644
+    with contextlib.suppress(OSError):
+        os.chmod(tmp_name, mode)
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then ``os.replace``.
 
@@ -138,7 +156,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)
+        copy_mode(target, tmp_name)
         os.replace(tmp_name, target)
     except BaseException as err:
         with contextlib.suppress(OSError):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import as_bool, positive_int, real, short
+from glassnet._checks import as_bool, bounded_int, positive_int, real, real_or_inf, short
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN"]
 
@@ -75,8 +75,11 @@ class EarlyStopping(Callback):
             raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={short(mode)}")
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.restore_best_weights = as_bool(restore_best_weights, "restore_best_weights")
+        self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = -1
+        self.wait = 0
         self.stopped_epoch: int | None = None
+        self._best_state: dict[str, np.ndarray] | None = None
 
     def on_train_begin(self) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -84,7 +87,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch = None
         # the weights before training: what comes back if the first epoch already blows up
-        self._best_state: dict[str, np.ndarray] | None = self.model.state_dict() if self.restore_best_weights else None
+        self._best_state = self.model.state_dict() if self.restore_best_weights else None
 
     def _improved(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -113,6 +116,38 @@ class EarlyStopping(Callback):
     def on_train_end(self) -> None:
         if self.restore_best_weights and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The counters a checkpoint keeps (the best weights, an array per name, are ``best_weights()``)."""
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+    def best_weights(self) -> dict[str, np.ndarray] | None:
+        """The weights ``on_train_end`` restores (with ``restore_best_weights``), or None."""
+        return self._best_state
+
+    def load_state_dict(self, state: Any, best_weights: dict[str, np.ndarray] | None = None) -> None:
+        """Continue from ``state_dict()`` and ``best_weights()``: a resumed run stops where it would have.
+
+        Without saved weights (``restore_best_weights`` was off when they were saved) the best
+        weights become the model's weights now, those resumed from: never weights from before.
+        """
+        keys = {"best", "best_epoch", "wait", "stopped_epoch"}
+        if not isinstance(state, dict) or set(state) != keys:
+            raise ValueError(f"an EarlyStopping state must have the keys {sorted(keys)}. Received: {short(state)}")
+        best = real_or_inf(state["best"], "best")
+        best_epoch = bounded_int(state["best_epoch"], "best_epoch", -1, 2**62)
+        wait = positive_int(state["wait"], "wait", allow_zero=True)
+        stopped = state["stopped_epoch"]
+        if stopped is not None:
+            stopped = positive_int(stopped, "stopped_epoch", allow_zero=True)
+        self.best, self.best_epoch, self.wait, self.stopped_epoch = best, best_epoch, wait, stopped
+        if self.restore_best_weights:
+            self._best_state = best_weights if best_weights is not None else self.model.state_dict()
 
 
 class TerminateOnNaN(Callback):

@@ -8,12 +8,14 @@ arrays, nothing that can run code.
   "architecture": <as in a model file>, "arrays": {name: {"dtype", "shape"}},
   "optimizer": {"class", "lr", "steps", "slots": {slot: count}, "param_groups"},
   "schedules": [{"class", "state"}], "checkpoints": [ModelCheckpoint states],
+  "early_stopping": [EarlyStopping states: best, best_epoch, wait, stopped_epoch],
   "rng": {"fit": <bit_generator.state>, "layers": {layer name: <bit_generator.state>}},
   "epoch": epochs completed, "step": optimizer steps, "run": {"samples", "batch_size"},
   "history": {"epoch": [...], "history": {...}}, "metadata": {...}}``;
 * ``arrays/model/<name>`` for each parameter and buffer and
   ``arrays/optimizer/<slot>/<i>`` for each optimizer slot (momentum, Adam's
-  moments) that holds an array: raw little-endian bytes in C order.
+  moments) that holds an array, and ``arrays/early_stopping/<k>/<name>`` for the best
+  weights of the k-th EarlyStopping (with ``restore_best_weights``): raw little-endian bytes in C order.
 
 The RNG states are NumPy's ``bit_generator.state`` dicts, which are plain
 JSON. Floats that JSON can't write (an infinite "best" value, a NaN loss)
@@ -33,13 +35,24 @@ import numpy as np
 
 from glassnet import io
 from glassnet._archive import open_archive, write_archive
-from glassnet._checks import positive_int, short
-from glassnet.callbacks import Callback
+from glassnet._checks import all_finite, positive_int, real_or_inf, short
+from glassnet.callbacks import Callback, EarlyStopping
+from glassnet.history import History, TrainingRun
+from glassnet.layers._base import placeholder_arrays
 from glassnet.module import Module
 from glassnet.optim.schedulers import LRScheduler
-from glassnet.training import History, TrainingRun
+from glassnet.registry import describe_architecture
 
-__all__ = ["ModelCheckpoint", "Checkpoint", "save_checkpoint", "read_checkpoint", "restore", "FORMAT", "VERSION"]
+__all__ = [
+    "ModelCheckpoint",
+    "Checkpoint",
+    "save_checkpoint",
+    "read_checkpoint",
+    "restore",
+    "check_settings",
+    "FORMAT",
+    "VERSION",
+]
 
 FORMAT = "glassnet-checkpoint"
 VERSION = 1
@@ -59,6 +72,10 @@ _HEADER_KEYS = {
     "history",
     "metadata",
 }
+# A checkpoint's header is mostly lists of numbers: at most one object or array per 32 bytes
+# (model files allow one per 8), so a 15 MiB header of small dicts costs ~100 MiB to parse, not 430.
+_CONTAINER_BYTES = 32
+_OPTIONAL_KEYS = {"early_stopping"}  # absent from files written before EarlyStopping was kept
 
 
 # -- JSON values ------------------------------------------------------------
@@ -114,15 +131,19 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
     model, optimizer = run.model, run.optimizer
     arrays = {f"model/{name}": a for name, a in model.state_dict().items()}
     opt_state = optimizer.state_dict()
-    slots = optimizer._state_lists()
+    slots = optimizer.state_lists()
     for slot in slots:
         for i, value in enumerate(opt_state[slot]):
             if value is not None:
                 arrays[f"optimizer/{slot}/{i}"] = value
+    stoppers = [cb for cb in run.callbacks if isinstance(cb, EarlyStopping)]
+    for k, cb in enumerate(stoppers):
+        for name, value in (cb.best_weights() or {}).items():
+            arrays[f"early_stopping/{k}/{name}"] = value
     header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "architecture": io._architecture(model),
+        "architecture": describe_architecture(model),
         "optimizer": {
             "class": type(optimizer).__name__,
             "lr": float(opt_state["lr"]),
@@ -136,6 +157,7 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
             if isinstance(cb, LRScheduler)
         ],
         "checkpoints": [_to_json(cb.state_dict()) for cb in run.callbacks if isinstance(cb, ModelCheckpoint)],
+        "early_stopping": [_to_json(cb.state_dict()) for cb in stoppers],
         "rng": {
             "fit": _to_json(run.rng.bit_generator.state),
             "layers": {name: _to_json(m.rng.bit_generator.state) for name, m in _stochastic_layers(model).items()},
@@ -148,7 +170,7 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
     }
     target = Path(os.fspath(path))
     try:
-        write_archive(target, header, arrays, json_name=_JSON_ENTRY)
+        write_archive(target, header, arrays, json_name=_JSON_ENTRY, container_bytes=_CONTAINER_BYTES)
     except OSError as err:  # write_archive has removed its temporary file; the old checkpoint is as it was
         kept = " (the previous checkpoint is unchanged)" if target.exists() else ""
         raise type(err)(err.errno, f"cannot write the checkpoint {target}: {_why(err, target.parent)}{kept}") from err
@@ -199,6 +221,32 @@ class Checkpoint:
         history.history = {k: list(v) for k, v in self.header["history"]["history"].items()}
         return history
 
+    def model(self) -> Module:
+        """The model as the checkpoint holds it, built from its architecture and weights, with its metadata.
+
+        For a finished run whose model file is missing (a kill while it was written): ``save`` it.
+        Only registered layer classes are built, and their arrays are bounded by the file's, as in ``load``.
+        """
+        saved = {n[len("model/") :]: a for n, a in self.arrays.items() if n.startswith("model/")}
+        try:
+            with placeholder_arrays(sum(a.nbytes for a in saved.values())):
+                model = io.build_architecture(self.header["architecture"])
+        except ValueError as err:
+            raise _bad(self.where, str(err)) from None
+        owners = dict(_named_modules(model))
+        params = dict(model.named_parameters())
+        targets = {n: p.data for n, p in params.items()}
+        targets.update(model.named_buffers())
+        _check_arrays(self.where, saved, targets)
+        for name, array in saved.items():
+            if name in params:
+                params[name].data = array.copy()
+            else:
+                owner, _, attribute = name.rpartition(".")
+                setattr(owners[owner or "model"], attribute, array.copy())
+        model.metadata = self.metadata  # type: ignore[attr-defined]
+        return model
+
     def __repr__(self) -> str:
         return f"Checkpoint({self.where!r}, epoch={self.epoch}, step={self.step})"
 
@@ -207,8 +255,87 @@ def _bad(where: str, what: str) -> ValueError:
     return ValueError(f"{where}: {what}")
 
 
+MAX_COUNT = 2**62  # epochs, steps and samples: far above any run, far below what would overflow
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """An integer in [0, MAX_COUNT]: not a bool, a float (2.5, 1e300) or a string ("21")."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number, or a non-finite one as the checkpoint writes it (``{"float": "nan"}``)."""
+    if isinstance(value, dict):
+        return set(value) == {"float"} and value["float"] in ("inf", "-inf", "nan")
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_history(history: Any, where: str) -> None:
+    """``{"epoch": [int, ...], "history": {name: [number, ...]}}``: numbers only, so reading costs what model.json's does."""
+    if (
+        not isinstance(history, dict)
+        or set(history) != {"epoch", "history"}
+        or not isinstance(history["epoch"], list)
+        or not isinstance(history["history"], dict)
+    ):
+        raise _bad(where, "invalid 'history': it must be {'epoch': [...], 'history': {name: [...]}}")
+    epochs = history["epoch"]
+    if not all(_is_int(e) for e in epochs):
+        raise _bad(where, f"invalid 'history': 'epoch' must list integers >= 0, got {short(epochs)}")
+    for name, values in history["history"].items():
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise _bad(where, f"invalid 'history': {short(name)} must be a list of numbers, got {short(values)}")
+
+
+def _check_pcg64(state: Any, what: str, where: str) -> None:
+    """A PCG64 ``bit_generator.state``: 128-bit state and odd increment, as NumPy itself makes them.
+
+    NumPy accepts an increment of 0 (then it draws only zeros) or values past 128 bits: refused here.
+    """
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        return  # another kind: _set_rng compares it with the generator's own
+    inner = state.get("state")
+    ok = (
+        set(state) == {"bit_generator", "state", "has_uint32", "uinteger"}
+        and isinstance(inner, dict)
+        and set(inner) == {"state", "inc"}
+        and all(_is_int_below(inner[k], 2**128) for k in ("state", "inc"))
+        and inner["inc"] % 2 == 1
+        and state["has_uint32"] in (0, 1)
+        and not isinstance(state["has_uint32"], bool)
+        and _is_int_below(state["uinteger"], 2**32)
+    )
+    if not ok:
+        raise _bad(
+            where,
+            f"invalid RNG state for {what}: a PCG64 state holds a 128-bit 'state', an odd 128-bit 'inc', "
+            f"'has_uint32' 0 or 1 and a 32-bit 'uinteger'; got {short(state)}",
+        )
+
+
+def _is_int_below(value: Any, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < high
+
+
+def _check_arrays_named(header: dict[str, Any], where: str) -> None:
+    """Every described array is one a checkpoint writes: the model's, an optimizer slot's, a best weight's."""
+    slots = header["optimizer"]["slots"]
+    stoppers = len(header["early_stopping"] or ())
+    for name in header["arrays"]:
+        kind, _, rest = name.partition("/")
+        if kind == "model" and rest:
+            continue
+        if kind == "optimizer":
+            slot, _, index = rest.partition("/")
+            if slot in slots and index.isdigit() and index == str(int(index)) and int(index) < slots[slot]:
+                continue
+        if kind == "early_stopping":
+            k, _, weight = rest.partition("/")
+            if k.isdigit() and k == str(int(k)) and int(k) < stoppers and weight:
+                continue
+        raise _bad(
+            where, f"unknown array {short(name)}: a checkpoint holds model/, optimizer/ and early_stopping/ arrays"
+        )
 
 
 def _check_header(header: Any, where: str) -> dict[str, Any]:
@@ -222,20 +349,26 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
         raise _bad(where, f"invalid format version {short(version)}")
     if version > VERSION:
         raise _bad(where, f"written in checkpoint version {version} by a newer glassnet; this one reads {VERSION}")
-    if set(header) != _HEADER_KEYS:
-        raise _bad(where, f"{_JSON_ENTRY} must have the keys {sorted(_HEADER_KEYS)}, got {short(sorted(header))}")
+    if not _HEADER_KEYS <= set(header) <= _HEADER_KEYS | _OPTIONAL_KEYS:
+        raise _bad(
+            where,
+            f"{_JSON_ENTRY} must have the keys {sorted(_HEADER_KEYS)} and optionally {sorted(_OPTIONAL_KEYS)}, "
+            f"got {short(sorted(header))}",
+        )
+    header.setdefault("early_stopping", None)  # None: a file from before EarlyStopping was kept
     kinds = {
         "arrays": dict,
         "optimizer": dict,
         "schedules": list,
         "checkpoints": list,
+        "early_stopping": list,
         "rng": dict,
         "run": dict,
         "history": dict,
         "metadata": dict,
     }
     for key, kind in kinds.items():
-        if not isinstance(header[key], kind):
+        if not isinstance(header[key], kind) and not (key == "early_stopping" and header[key] is None):
             raise _bad(where, f"{key!r} must be a JSON {'object' if kind is dict else 'array'}")
     for key in ("epoch", "step"):
         if not _is_int(header[key]):
@@ -249,21 +382,31 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
         or not all(_is_int(v) for v in opt["slots"].values())
     ):
         raise _bad(where, f"invalid optimizer state {short(opt)}")
+    if not _is_int(opt["steps"]):
+        raise _bad(where, f"the optimizer's 'steps' must be an integer >= 0, got {short(opt['steps'])}")
+    if opt["steps"] != header["step"]:
+        raise _bad(where, f"the optimizer's 'steps' {opt['steps']} differs from 'step' {header['step']}")
+    if not _is_number(opt["lr"]) or isinstance(opt["lr"], dict) or opt["lr"] < 0:
+        raise _bad(where, f"the optimizer's 'lr' must be a number >= 0, got {short(opt['lr'])}")
     rng = header["rng"]
     if set(rng) != {"fit", "layers"} or not isinstance(rng["layers"], dict):
         raise _bad(where, "'rng' must be {'fit': ..., 'layers': {...}}")
+    _check_pcg64(rng["fit"], "fit's generator", where)
+    for name, state in rng["layers"].items():
+        _check_pcg64(state, name, where)
     run = header["run"]
-    if set(run) != {"samples", "batch_size"} or not all(_is_int(v) for v in run.values()):
-        raise _bad(where, f"invalid 'run' {short(run)}")
-    history = header["history"]
-    if (
-        set(history) != {"epoch", "history"}
-        or not isinstance(history["epoch"], list)
-        or not isinstance(history["history"], dict)
-        or not all(isinstance(v, list) for v in history["history"].values())
-    ):
-        raise _bad(where, "invalid 'history'")
-    header["history"] = _from_json(history)
+    if set(run) != {"samples", "batch_size"} or not all(_is_int(v) and v > 0 for v in run.values()):
+        raise _bad(where, f"invalid 'run': 'samples' and 'batch_size' must be integers >= 1, got {short(run)}")
+    if run["batch_size"] > run["samples"]:
+        raise _bad(where, f"invalid 'run': 'batch_size' {run['batch_size']} is more than 'samples' {run['samples']}")
+    _check_history(header["history"], where)
+    for state in header["checkpoints"]:
+        if not isinstance(state, dict) or set(state) != {"best"} or not _is_number(state["best"]):
+            raise _bad(where, f"invalid ModelCheckpoint state {short(state)}")
+        if _from_json(state["best"]) != _from_json(state["best"]):  # NaN would never be improved on
+            raise _bad(where, f"invalid ModelCheckpoint state {short(state)}: 'best' is NaN")
+    _check_arrays_named(header, where)
+    header["history"] = _from_json(header["history"])
     return header
 
 
@@ -279,9 +422,14 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             or was written by a newer version; the message names the file.
     """
     try:
-        with open_archive(path, json_name=_JSON_ENTRY, kind="glassnet checkpoint") as archive:
+        with open_archive(
+            path, json_name=_JSON_ENTRY, kind="glassnet checkpoint", container_bytes=_CONTAINER_BYTES
+        ) as archive:
             header = _check_header(archive.header, archive.where)
             arrays = {name: archive.read(name) for name in archive.specs}
+            for name, array in arrays.items():
+                if not all_finite(array):
+                    raise _bad(archive.where, f"array {name!r} holds NaN or infinite values")
             return Checkpoint(archive.where, header, arrays)
     except ValueError as err:
         if f"has no {_JSON_ENTRY}" in str(err) and _is_model_file(path):
@@ -291,10 +439,46 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 def _is_model_file(path: str | os.PathLike[str]) -> bool:
     try:
-        with open_archive(path, json_name=io._JSON_ENTRY):
+        with open_archive(path, json_name=io.JSON_ENTRY):
             return True
     except ValueError:
         return False
+
+
+def check_settings(
+    settings: Any, where: str, optimizers: tuple[str, ...] = ("sgd", "adam"), required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The training settings a program stored in a checkpoint's metadata, checked as its flags are.
+
+    ``epochs`` and ``batch_size`` must be integers >= 1, ``lr`` a finite number > 0 and
+    ``optimizer`` one of ``optimizers``; a name in ``required`` must be present. A resumed run
+    should not trust a file more than its command line: the ValueError names the file and the setting.
+
+    Example:
+        >>> check_settings({"epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": 1e-3}, "ck.gnet")["epochs"]
+        3
+    """
+    if not isinstance(settings, dict):
+        raise _bad(where, f"the stored settings must be a JSON object, got {short(settings)}")
+    missing = [key for key in required if key not in settings]
+    if missing:
+        raise _bad(where, f"the stored settings lack {missing}")
+    for key in ("epochs", "batch_size"):
+        if key in settings and not (_is_int(settings[key]) and settings[key] >= 1):
+            raise _bad(
+                where, f"the stored setting {key} must be an integer >= 1. Received: {key}={short(settings[key])}"
+            )
+    if "lr" in settings:
+        lr = settings["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise _bad(where, f"the stored setting lr must be a number > 0. Received: lr={short(lr)}")
+    if "optimizer" in settings and settings["optimizer"] not in optimizers:
+        raise _bad(
+            where,
+            f"the stored setting optimizer must be one of {list(optimizers)}. "
+            f"Received: optimizer={short(settings['optimizer'])}",
+        )
+    return settings
 
 
 # -- restoring --------------------------------------------------------------
@@ -312,7 +496,7 @@ def _set_rng(generator: np.random.Generator, state: Any, what: str, where: str) 
 
 def _restore_model(ck: Checkpoint, model: Module) -> None:
     where = ck.where
-    if ck.header["architecture"] != json.loads(json.dumps(io._architecture(model))):  # tuples as lists
+    if ck.header["architecture"] != json.loads(json.dumps(describe_architecture(model))):  # tuples as lists
         raise _bad(
             where,
             "the checkpoint was written for another model: its architecture "
@@ -321,6 +505,12 @@ def _restore_model(ck: Checkpoint, model: Module) -> None:
     targets: dict[str, np.ndarray] = {n: p.data for n, p in model.named_parameters()}
     targets.update(model.named_buffers())
     saved = {n[len("model/") :]: a for n, a in ck.arrays.items() if n.startswith("model/")}
+    _check_arrays(where, saved, targets)
+    model.load_state_dict(saved)
+
+
+def _check_arrays(where: str, saved: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> None:
+    """The checkpoint's model arrays have the names, shapes and dtypes of the model's."""
     if set(saved) != set(targets):
         raise _bad(
             where, f"the checkpoint's arrays {sorted(saved)[:10]} do not match the model's {sorted(targets)[:10]}"
@@ -332,14 +522,13 @@ def _restore_model(ck: Checkpoint, model: Module) -> None:
                 f"array {name!r} is {saved[name].dtype.name} {saved[name].shape}, "
                 f"but the model holds {target.dtype.name} {target.shape}",
             )
-    model.load_state_dict(saved)
 
 
 def _restore_optimizer(ck: Checkpoint, optimizer: Any) -> None:
     where, saved = ck.where, ck.header["optimizer"]
     if saved["class"] != type(optimizer).__name__:
         raise _bad(where, f"the checkpoint holds {short(saved['class'])} state, but fit got {type(optimizer).__name__}")
-    slots = optimizer._state_lists()
+    slots = optimizer.state_lists()
     if saved["slots"] != {slot: len(values) for slot, values in slots.items()}:
         raise _bad(where, f"the optimizer's slots {short(saved['slots'])} do not match this optimizer's")
     state: dict[str, Any] = {"lr": saved["lr"], "steps": saved["steps"], "param_groups": saved["param_groups"]}
@@ -371,6 +560,41 @@ def _restore_callbacks(ck: Checkpoint, callbacks: list[Callback]) -> None:
     checkpoints = [cb for cb in callbacks if isinstance(cb, ModelCheckpoint)]
     for checkpoint, state in zip(checkpoints, ck.header["checkpoints"]):
         checkpoint.load_state_dict(_from_json(state), where)
+    _restore_early_stopping(ck, [cb for cb in callbacks if isinstance(cb, EarlyStopping)])
+
+
+def _restore_early_stopping(ck: Checkpoint, stoppers: list[EarlyStopping]) -> None:
+    """EarlyStopping's counters and best weights, so a resumed run stops where it would have.
+
+    The model is restored first: a stopper whose best weights the file lacks takes the
+    checkpoint's weights, never the ones from before the resume.
+    """
+    where, saved = ck.where, ck.header["early_stopping"]
+    if saved is None:  # a file from before EarlyStopping was kept: counters afresh, best weights the resumed ones
+        for cb in stoppers:
+            cb.load_state_dict(cb.state_dict())
+        return
+    if len(saved) != len(stoppers):
+        raise _bad(
+            where,
+            f"the checkpoint's run had {len(saved)} EarlyStopping callback(s); give fit the same "
+            f"(it got {len(stoppers)})",
+        )
+    model_arrays = {n[len("model/") :]: a for n, a in ck.arrays.items() if n.startswith("model/")}
+    states = []
+    for k, cb in enumerate(stoppers):  # every one checked on a scratch copy before any changes
+        prefix = f"early_stopping/{k}/"
+        weights = {n[len(prefix) :]: a.copy() for n, a in ck.arrays.items() if n.startswith(prefix)} or None
+        if weights is not None:
+            _check_arrays(where, weights, model_arrays)
+        try:
+            scratch = EarlyStopping(cb.monitor, cb.patience, cb.min_delta, cb.mode)
+            scratch.load_state_dict(_from_json(saved[k]))
+        except (TypeError, ValueError) as err:
+            raise _bad(where, f"cannot restore EarlyStopping {k}: {err}") from None
+        states.append((_from_json(saved[k]), weights))
+    for cb, (state, weights) in zip(stoppers, states):
+        cb.load_state_dict(state, weights)
 
 
 def _put_back(optimizer: Any, state: dict[str, Any], groups: list[dict[str, Any]]) -> None:
@@ -378,17 +602,22 @@ def _put_back(optimizer: Any, state: dict[str, Any], groups: list[dict[str, Any]
     for group, saved in zip(optimizer.param_groups, groups):
         group.update(saved)  # the settings, lr included
     optimizer.steps = state["steps"]
-    for slot, values in optimizer._state_lists().items():
+    for slot, values in optimizer.state_lists().items():
         values[:] = state[slot]
 
 
-def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None:
+def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> bool:
     """Continue ``run`` from the checkpoint at ``path``: ``fit(resume_from=path)`` calls this.
 
     Restores the weights and buffers, the optimizer's slots and step count,
     the schedules, fit's RNG and every stochastic layer's, the History and
     the epoch count, after checking that the checkpoint belongs to this run.
     A checkpoint that doesn't fit raises ValueError and leaves the run as it was.
+
+    Returns:
+        True when the checkpoint's run is finished (it is at ``epochs``, or an EarlyStopping
+        stopped it): ``fit`` then trains nothing and says so, and the model holds the run's final
+        weights (before EarlyStopping restores its best ones, as at the end of any run).
     """
     ck = read_checkpoint(path)
     where = ck.where
@@ -429,6 +658,8 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> None
     history = ck.history
     run.history.epoch, run.history.history = history.epoch, history.history
     run.epoch = ck.epoch
+    stopped = any(cb.stopped_epoch is not None for cb in run.callbacks if isinstance(cb, EarlyStopping))
+    return stopped or run.epoch >= epochs
 
 
 # -- the callback -----------------------------------------------------------
@@ -506,8 +737,26 @@ class ModelCheckpoint(Callback):
         if not os.path.isdir(folder):
             reason = "is not a folder" if os.path.exists(folder) else "does not exist"
             raise FileNotFoundError(errno.ENOENT, f"cannot write checkpoints to {self.path}: {folder} {reason}")
+        if "{" in self.path and self.run is not None:
+            self._check_template(self.run.log_names)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.last_saved = None
+
+    def _check_template(self, log_names: tuple[str, ...]) -> None:
+        """Format the file name with stand-in values now, so a key the logs lack fails before training."""
+        values = {"epoch": 1, **{name: 0.0 for name in log_names}}
+        try:
+            self.path.format(**values)
+        except KeyError as err:
+            hint = " (val_ values need validation_data)" if str(err.args[0]).startswith("val_") else ""
+            raise ValueError(
+                f"ModelCheckpoint's path {short(self.path)} names {{{err.args[0]}}}, but the epoch logs will hold "
+                f"only {sorted(values)}{hint}"
+            ) from None
+        except (IndexError, ValueError, TypeError) as err:
+            raise ValueError(
+                f"ModelCheckpoint's path {short(self.path)} is not a valid file name template: {err}"
+            ) from None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         run = self.run
@@ -533,7 +782,9 @@ class ModelCheckpoint(Callback):
         return {"best": self.best}
 
     def load_state_dict(self, state: Any, where: str = "state") -> None:
-        best = state.get("best") if isinstance(state, dict) else None
-        if set(state if isinstance(state, dict) else ()) != {"best"} or not isinstance(best, (int, float)):
+        if not isinstance(state, dict) or set(state) != {"best"}:
             raise ValueError(f"{where}: invalid ModelCheckpoint state {short(state)}")
-        self.best = float(best)
+        try:
+            self.best = real_or_inf(state["best"], "best")  # a NaN best would never be improved on
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: invalid ModelCheckpoint state: {err}") from None

@@ -288,9 +288,9 @@ class Diagnostics(Callback):
 
     def plot(self, path: str, title: str = "") -> None:
         """Write the per-layer gradient norms and update ratios over the epochs as a PNG (needs matplotlib)."""
-        from glassnet.plot import _pyplot
+        from glassnet.plot import pyplot
 
-        plt = _pyplot()
+        plt = pyplot()
         from matplotlib.ticker import MaxNLocator
 
         fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 4.4), dpi=100)

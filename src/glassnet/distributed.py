@@ -53,7 +53,7 @@ import numpy as np
 from glassnet._checks import short
 from glassnet.module import Module
 
-__all__ = ["DataParallel", "world"]
+__all__ = ["DataParallel", "SingleProcess", "world"]
 
 
 def _mpi() -> Any:
@@ -78,6 +78,41 @@ def world() -> tuple[int, int]:
 
 def _digest(text: str) -> np.ndarray:
     return np.frombuffer(hashlib.sha256(text.encode()).digest(), dtype=np.uint8).copy()
+
+
+class SingleProcess:
+    """The strategy of ``fit`` without MPI: one process holds the whole batch, so every hook is the identity.
+
+    It answers the questions ``fit`` asks of ``DataParallel`` (this rank, the ranks, this rank's part
+    of a batch, the sums over the ranks), so that ``fit`` runs one loop whether distributed or not.
+    """
+
+    rank = 0
+    size = 1
+
+    def __repr__(self) -> str:
+        return "SingleProcess()"
+
+    def setup(self, model: Module, samples: int, batch_size: int) -> None:
+        """Nothing to agree on or broadcast."""
+
+    def teardown(self, model: Module) -> None:
+        """Nothing to undo."""
+
+    def layer_rng(self, stream: np.integer) -> np.random.Generator:
+        """A stochastic layer's generator, seeded with fit's draw."""
+        return np.random.default_rng(stream)
+
+    def shard(self, start: int, stop: int) -> tuple[int, int]:
+        """The whole batch."""
+        return start, stop
+
+    def sum_floats(self, values: Sequence[float]) -> list[float]:
+        """The values themselves: there is no other rank to add."""
+        return list(values)
+
+    def allreduce_gradients(self, grads: Sequence[np.ndarray]) -> None:
+        """The gradients are already the whole batch's."""
 
 
 class DataParallel:
@@ -140,6 +175,10 @@ class DataParallel:
         for m in model.modules():
             if getattr(m, "batch_statistics", False):
                 m.sync = None  # type: ignore[attr-defined]
+
+    def layer_rng(self, stream: np.integer) -> np.random.Generator:
+        """A stochastic layer's generator, seeded with fit's draw and the rank, so each rank's dropout differs."""
+        return np.random.default_rng([int(stream), self.rank])
 
     # -- batches -----------------------------------------------------------
     def shard(self, start: int, stop: int) -> tuple[int, int]:

@@ -212,7 +212,7 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, loss: Los
     Example:
         >>> import glassnet as gn
         >>> X, y = gn.datasets.tutorial()
-        >>> from glassnet.demo import tutorial_network
+        >>> from glassnet.models import tutorial_network
         >>> trace = gn.explain(tutorial_network(1), X, y)
         >>> [s.meets for s in trace.steps][:2]
         ['(4, 3) @ (3, 4) -> (4, 4)', '(4, 4) -> (4, 4)']
@@ -220,7 +220,7 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, loss: Los
         True
     """
     if model is None:
-        from glassnet.demo import tutorial_network
+        from glassnet.models.tutorial import tutorial_network
 
         model = tutorial_network()
     if x is None or y is None:
@@ -234,10 +234,10 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, loss: Los
     loss = SSELoss() if loss is None else loss
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a glassnet Loss, such as gn.SSELoss(). Received: loss={loss!r}")
-    from glassnet.training import _check_x, _check_y  # the same input checks as fit
+    from glassnet.training import check_x, check_y  # the same input checks as fit
 
-    xa = _check_x(model, x, "x")
-    ya = _check_y(xa, y, "y", xa.dtype)
+    xa = check_x(model, x, "x")
+    ya = check_y(xa, y, "y", xa.dtype)
     was_training = model.training
     model.train()
     try:
@@ -255,8 +255,10 @@ def explain(model: Module | None = None, x: Any = None, y: Any = None, loss: Los
         value = loss.forward(h, ya)
         dloss = loss.backward()
         model.zero_grad()
-        dy = dloss
+        dy: np.ndarray | None = dloss
         for step, layer in zip(reversed(steps), reversed(_layers(model))):
+            if dy is None:  # the layer above takes token ids: no gradient reaches further down
+                break
             dx = layer.backward(dy)
             step.dy_shape = tuple(dy.shape)
             step.dx = None if dx is None else np.array(dx, copy=True)
@@ -351,9 +353,9 @@ def draw(trace: Trace, path: str, title: str = "") -> None:
     Needs matplotlib (``pip install "glassnet[plot]"``). The picture is a
     diagram, not a chart: it has no axes; the shapes are in samples x features.
     """
-    from glassnet.plot import _pyplot
+    from glassnet.plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     n = len(trace.steps)
     fig, ax = plt.subplots(figsize=(9, 1.6 + 1.0 * (n + 2)), dpi=100)
     ax.set_xlim(0, 10)

@@ -78,7 +78,7 @@ def zeros(
     return np.zeros(shape, dtype=dtype)
 
 
-_BY_NAME: dict[str, Initializer] = {
+BY_NAME: dict[str, Initializer] = {
     "uniform": uniform,
     "xavier_uniform": xavier_uniform,
     "glorot_uniform": xavier_uniform,
@@ -96,6 +96,6 @@ def get(init: str | Initializer) -> Initializer:
     """An initialiser from its name (see module docstring) or a callable."""
     if callable(init):
         return init
-    if isinstance(init, str) and init in _BY_NAME:
-        return _BY_NAME[init]
-    raise ValueError(f"init must be one of {sorted(_BY_NAME)} or a callable. Received: init={short(init)}")
+    if isinstance(init, str) and init in BY_NAME:
+        return BY_NAME[init]
+    raise ValueError(f"init must be one of {sorted(BY_NAME)} or a callable. Received: init={short(init)}")

@@ -10,7 +10,7 @@ A model file is one uncompressed zip archive holding
 * ``arrays/<name>``, one per array: its values as raw little-endian bytes in C order.
 
 Loading never unpickles and never imports anything named in the file: class
-names are looked up in an explicit registry of glassnet's own layers (and the
+names are looked up in an explicit registry (``glassnet.registry``) of glassnet's own layers (and the
 classes users add with ``register_layer``), and the constructors validate the
 configuration (types and ranges). Loading costs memory and time in proportion
 to the file, whatever the file says:
@@ -36,98 +36,19 @@ from typing import Any
 
 import numpy as np
 
-import glassnet.layers
+import glassnet.layers  # noqa: F401  (each layer family registers its classes)
+import glassnet.models  # noqa: F401  (so do GPT and CharRNN)
 from glassnet._archive import open_archive, write_archive
-from glassnet._checks import clip, short
+from glassnet._checks import short
 from glassnet.layers._base import placeholder_arrays
-from glassnet.module import Module, Sequential
+from glassnet.module import Module
+from glassnet.registry import build_architecture, describe_architecture, register_layer
 
-__all__ = ["save", "load", "register_layer", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "register_layer", "FORMAT", "VERSION", "JSON_ENTRY"]
 
 FORMAT = "glassnet-model"
 VERSION = 1
-_JSON_ENTRY = "model.json"
-_MAX_DEPTH = 64  # nesting of Sequentials; deeper is a broken or hostile file
-
-
-def _builtin_layers() -> dict[str, type[Module]]:
-    """glassnet's own layers: every Module class that ``glassnet.layers`` exports, and Sequential."""
-    registry: dict[str, type[Module]] = {"Sequential": Sequential}
-    for name in glassnet.layers.__all__:
-        obj = getattr(glassnet.layers, name)
-        if isinstance(obj, type) and issubclass(obj, Module):
-            registry[obj.__name__] = obj
-    return registry
-
-
-_REGISTRY: dict[str, type[Module]] = _builtin_layers()
-
-
-def register_layer(cls: type[Module]) -> type[Module]:
-    """Let ``load`` rebuild your own layer class; use it as a function or a class decorator.
-
-    The class is registered under its ``__name__``. Its ``get_config()`` must
-    return the constructor's arguments as JSON-safe values, and its
-    constructor must validate them (raise ValueError or TypeError on a bad
-    value), because on loading they come from the file. Create the layer's
-    arrays with ``glassnet.layers._base.new_array`` and ``initial_weight``
-    (as Linear does), and ``load`` allocates nothing for it until the file's
-    arrays are known to match. Registering a second,
-    different class under a name already taken raises ValueError.
-
-    Example:
-        >>> import glassnet as gn
-        >>> @gn.register_layer
-        ... class Scale(gn.Module):
-        ...     def __init__(self, factor: float = 2.0):
-        ...         super().__init__()
-        ...         self.factor = float(factor)
-        ...     def forward(self, x):
-        ...         return x * self.factor
-        ...     def get_config(self):
-        ...         return {"factor": self.factor}
-    """
-    if not (isinstance(cls, type) and issubclass(cls, Module)):
-        raise TypeError(f"register_layer expects a subclass of glassnet.Module. Received: cls={short(cls)}")
-    known = _REGISTRY.get(cls.__name__)
-    if known is not None and known is not cls:
-        raise ValueError(
-            f"a different layer class named {cls.__name__!r} is already registered ({known.__module__}); "
-            "rename your class"
-        )
-    _REGISTRY[cls.__name__] = cls
-    return cls
-
-
-# -- saving -----------------------------------------------------------------
-def _architecture(model: Module) -> dict[str, Any]:
-    """``{"class", "config"}`` for the model, checking every class can be rebuilt on loading."""
-    cls = type(model)
-    if _REGISTRY.get(cls.__name__) is not cls:
-        raise ValueError(
-            f"cannot save a model containing {cls.__name__}: load could not rebuild it. "
-            f"Register the class first: glassnet.register_layer({cls.__name__})"
-        )
-    if cls is Sequential and isinstance(model, Sequential):  # layers by class and config, not as objects
-        return {"class": cls.__name__, "config": {"layers": [_architecture(layer) for layer in model.layers]}}
-    return {"class": cls.__name__, "config": model.get_config()}
-
-
-def describe_architecture(model: Module) -> dict[str, Any]:
-    """``{"class": ..., "config": ...}`` for ``model``, as a model file stores it (containers such as Residual use it)."""
-    return _architecture(model)
-
-
-_NESTING = [0]  # the depth of the layer _build is building now, so a container's contents count on from it
-
-
-def build_architecture(spec: dict[str, Any]) -> Module:
-    """The module that ``spec`` (from ``describe_architecture``) describes, built from registered classes only.
-
-    Containers (Residual) call it from their constructor; when a file is loaded,
-    their contents count towards the nesting limit from the container's depth.
-    """
-    return _build(spec, "architecture", _NESTING[0] + 1)
+JSON_ENTRY = "model.json"
 
 
 def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
@@ -166,10 +87,10 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
         raise TypeError(f"save expects a glassnet Module. Received: {type(model).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict of JSON-safe values. Received: {type(metadata).__name__}")
-    header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "architecture": _architecture(model)}
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "architecture": describe_architecture(model)}
     if metadata is not None:
         header["metadata"] = metadata
-    write_archive(path, header, model.state_dict(), json_name=_JSON_ENTRY)
+    write_archive(path, header, model.state_dict(), json_name=JSON_ENTRY)
 
 
 # -- loading ----------------------------------------------------------------
@@ -192,48 +113,6 @@ def _check_header(header: dict[str, Any], where: str) -> None:
         )
     if not isinstance(header.get("metadata", {}), dict):
         raise ValueError(f"{where}: 'metadata' must be a JSON object")
-
-
-class _NestingError(ValueError):
-    """The architecture nests more modules than load accepts."""
-
-
-def _build(spec: Any, where: str, depth: int = 0) -> Module:
-    """A model from ``{"class": name, "config": {...}}``, using registered classes only."""
-    outer, _NESTING[0] = _NESTING[0], depth
-    try:
-        return _build_at(spec, where, depth)
-    finally:
-        _NESTING[0] = outer
-
-
-def _build_at(spec: Any, where: str, depth: int) -> Module:
-    if depth > _MAX_DEPTH:
-        raise _NestingError(f"{where}: the architecture is nested more than {_MAX_DEPTH} levels deep")
-    if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
-        raise ValueError(
-            f"{where}: a layer must be described as {{'class': ..., 'config': {{...}}}}, got {short(spec)}"
-        )
-    name, config = spec["class"], spec["config"]
-    cls = _REGISTRY.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ValueError(
-            f"{where}: unknown layer class {short(name)}; known classes are {sorted(_REGISTRY)} "
-            "(register your own with glassnet.register_layer)"
-        )
-    if not isinstance(config, dict):
-        raise ValueError(f"{where}: the config of {name} must be a JSON object, got {short(config)}")
-    if cls is Sequential:
-        layers = config.get("layers")
-        if set(config) != {"layers"} or not isinstance(layers, list):
-            raise ValueError(f"{where}: the config of Sequential must be {{'layers': [...]}}")
-        return Sequential(*(_build(layer, where, depth + 1) for layer in layers))
-    try:
-        return cls(**config)
-    except _NestingError:  # from a container's contents: say so plainly, not wrapped once per level
-        raise
-    except (TypeError, ValueError, OverflowError, MemoryError) as err:
-        raise ValueError(f"{where}: cannot build {name} from config {short(config)}: {clip(str(err))}") from None
 
 
 def _owners(module: Module, prefix: str = "") -> dict[str, Module]:
@@ -268,11 +147,11 @@ def load(path: str | os.PathLike[str]) -> Module:
     Example:
         See ``save``.
     """
-    with open_archive(path, json_name=_JSON_ENTRY, kind="glassnet model") as archive:
+    with open_archive(path, json_name=JSON_ENTRY, kind="glassnet model") as archive:
         where, header = archive.where, archive.header
         _check_header(header, where)
         with placeholder_arrays(archive.nbytes):
-            model = _build(header["architecture"], where)
+            model = build_architecture(header["architecture"], where)
         params = dict(model.named_parameters())
         targets: dict[str, np.ndarray] = {n: p.data for n, p in params.items()}
         targets.update(model.named_buffers())

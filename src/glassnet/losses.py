@@ -219,7 +219,8 @@ class CrossEntropyLoss(Loss):
                 f"CrossEntropyLoss expects logits of shape (N, C) or (N, T, V). Received: pred {pred.shape}"
             )
         n, c = pred.shape
-        # log softmax by log-sum-exp: shift by the row max so exp can't overflow
+        # log_softmax and softmax (glassnet.layers.activations) fused: one exp gives both the log-sum-exp and
+        # the probabilities of the gradient; shifting by the row max keeps exp from overflowing
         shifted = pred - pred.max(axis=1, keepdims=True)
         probs = np.exp(shifted)
         sums = probs.sum(axis=1, keepdims=True)

@@ -40,9 +40,9 @@ class LRFinderResult:
 
     def plot(self, path: str, title: str = "", loss_name: str = "loss") -> None:
         """Write loss against learning rate (log axis) as a PNG, the suggestion marked (needs matplotlib)."""
-        from glassnet.plot import _pyplot
+        from glassnet.plot import pyplot
 
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
         ax.plot(self.lrs, self.losses, color="#bbbbbb", linewidth=1, label="batch loss")
         ax.plot(self.lrs, self.smoothed, color="#3465a4", linewidth=2, label="smoothed loss")
@@ -113,15 +113,15 @@ def lr_find(
         >>> bool((model.layers[0].weight.data == before).all()), 1e-7 < result.suggestion < 10
         (True, True)
     """
-    from glassnet.training import _check_x, _check_y
+    from glassnet.training import check_x, check_y, train_step
 
     start_lr = positive_float(start_lr, "start_lr")
     end_lr = positive_float(end_lr, "end_lr")
     if end_lr <= start_lr:
         raise ValueError(f"end_lr must be larger than start_lr. Received: start_lr={start_lr}, end_lr={end_lr}")
     batch_size = positive_int(batch_size, "batch_size")
-    xa = _check_x(model, x, "x")
-    ya = _check_y(xa, y, "y", xa.dtype)
+    xa = check_x(model, x, "x")
+    ya = check_y(xa, y, "y", xa.dtype)
     bs = min(batch_size, len(xa))
     n = max(-(-len(xa) // bs), 100) if steps is None else positive_int(steps, "steps")
     if n < 2:
@@ -146,10 +146,7 @@ def lr_find(
             idx = order[start : start + bs]
             optimizer.lr = lr
             with np.errstate(all="ignore"):  # the end of the test is meant to blow up
-                value = loss.forward(model.forward(xa[idx]), ya[idx])
-                model.zero_grad()
-                model.backward(loss.backward())
-                optimizer.step()
+                value = train_step(model, loss, optimizer, xa[idx], ya[idx])
             if not math.isfinite(value):
                 break
             average = SMOOTHING * average + (1 - SMOOTHING) * value

@@ -131,12 +131,14 @@ class Module:
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         """Given ``dy = dL/dy`` for the last ``forward``, return ``dx = dL/dx`` and add ``dL/dp`` into each ``p.grad``.
 
         Subclasses implement it, without recomputing the forward pass. It
         accumulates (``+=``): call ``zero_grad`` between steps. Raises
-        RuntimeError when no training-mode ``forward`` came before.
+        RuntimeError when no training-mode ``forward`` came before. Returns
+        None where no gradient flows to the input: after ``set_input_grad(False)``,
+        and for integer token ids (Embedding, GPT).
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
@@ -397,10 +399,13 @@ class Sequential(Module):
             x = layer.forward(x)
         return x
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        dx: np.ndarray | None = dy
         for layer in reversed(self.layers[self._first_needed :]):
-            dy = layer.backward(dy)
-        return dy
+            if dx is None:  # the layer above takes no gradient-carrying input (see set_input_grad)
+                break
+            dx = layer.backward(dx)
+        return dx
 
     def set_input_grad(self, flag: bool) -> None:
         """With ``flag`` False, backward stops at the first layer with parameters.

@@ -12,15 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from glassnet.layers.activations import softmax
 from glassnet.module import Module, Sequential
-from glassnet.plot import _pyplot
+from glassnet.plot import pyplot
 
 __all__ = ["decision_boundary", "confusion_matrix_png", "confident_errors", "filters", "feature_maps", "attention"]
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def decision_boundary(
@@ -30,7 +26,7 @@ def decision_boundary(
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"decision_boundary needs 2-D points, shape (N, 2). Received: x of shape {x.shape}")
-    plt = _pyplot()
+    plt = pyplot()
     lo, hi = x.min(axis=0), x.max(axis=0)
     pad = 0.1 * (hi - lo) + 1e-3
     g0, g1 = np.meshgrid(
@@ -56,7 +52,7 @@ def confusion_matrix_png(
     matrix: np.ndarray, names: Sequence[str], path: str, *, title: str = "confusion matrix"
 ) -> None:
     """Counts of true class (rows) against predicted class (columns); the diagonal is right."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     k = len(matrix)
     size = max(5.0, 0.55 * k + 3)
@@ -103,11 +99,11 @@ def confident_errors(
     title: str = "the most confidently wrong test images",
 ) -> int:
     """A grid of the wrong predictions made with the highest probability; returns how many are shown."""
-    probs = _softmax(np.asarray(logits, dtype=np.float64))
+    probs = softmax(np.asarray(logits, dtype=np.float64))
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != y_true)
     wrong = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:count]
-    plt = _pyplot()
+    plt = pyplot()
     cols = max(1, min(4, len(wrong)))
     rows = max(1, math.ceil(len(wrong) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows), dpi=100, squeeze=False)
@@ -140,7 +136,7 @@ def filters(model: Module, path: str, *, title: str = "first-layer filters") -> 
         raise ValueError(f"filters needs a model with a Conv2d layer. Received: {type(model).__name__} without one")
     w = conv.weight.data  # (out, in, kH, kW)
     out_c, in_c = w.shape[:2]
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(8, out_c)
     rows = math.ceil(out_c / cols) * in_c
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols + 1.2, 1.3 * rows + 0.8), dpi=100, squeeze=False)
@@ -175,7 +171,7 @@ def feature_maps(model: Module, image: np.ndarray, path: str, *, title: str = "f
             stages.append((f"layer {i}: {type(layer).__name__}", x[0]))
     finally:
         model.train(was_training)
-    plt = _pyplot()
+    plt = pyplot()
     cols = 8
     fig, axes = plt.subplots(len(stages), cols, figsize=(1.5 * cols, 1.6 * len(stages) + 0.6), dpi=100, squeeze=False)
     for ax in axes.ravel():
@@ -206,7 +202,7 @@ def attention(model: Module, ids: np.ndarray, tokens: Sequence[str], path: str, 
         model.train(was_training)
         for layer in heads:
             layer._cache = None
-    plt = _pyplot()
+    plt = pyplot()
     n_heads = weights[0].shape[0]
     t = len(tokens)
     size = max(2.2, 0.22 * t + 1)

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot drawing to files (the Agg backend), or an ImportError naming the extra to install."""
     try:
         import matplotlib
     except ImportError:
@@ -28,7 +29,7 @@ def loss_curve(
     values: Sequence[float], path: str, *, title: str = "", xlabel: str = "epoch", ylabel: str = "loss"
 ) -> None:
     """Write one curve to ``path`` as a PNG, on a log scale (said in the axis label) when it spans decades."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot(range(1, len(values) + 1), values)
     log, ylabel = y_axis(values, ylabel)
@@ -43,7 +44,7 @@ def loss_curve(
 
 def history_curves(history: Mapping[str, Sequence[float]], path: str, *, title: str = "") -> None:
     """Loss (left) and accuracy (right, if recorded) per epoch, train and validation, as a PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     has_acc = any("acc" in k for k in history)
     fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 6, 4), dpi=100, squeeze=False)
     panels = [("loss", axes[0][0])] + ([("accuracy", axes[0][1])] if has_acc else [])

@@ -24,6 +24,7 @@ scikit-learn is optional: ``pip install "glassnet[sklearn]"``.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ import numpy as np
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
@@ -41,6 +43,7 @@ except ImportError as err:  # the module is only imported on use (gn.sklearn), s
 from glassnet._checks import short
 from glassnet.callbacks import EarlyStopping
 from glassnet.layers import ELU, GELU, Identity, Linear, ReLU, Sigmoid, Tanh
+from glassnet.layers.activations import log_softmax, softmax
 from glassnet.losses import CrossEntropyLoss, Loss, MSELoss
 from glassnet.module import Module, Parameter, Sequential
 from glassnet.optim import SGD, Adam, Optimizer, RMSprop
@@ -119,6 +122,22 @@ def _check_params(est: _MLP) -> tuple[int, ...]:
         if not isinstance(getattr(est, flag), (bool, np.bool_, numbers.Integral)):
             raise TypeError(f"{flag} must be True or False. Received: {flag}={getattr(est, flag)!r}")
     return tuple(int(s) for s in sizes)
+
+
+def _check_label_types(y: Any) -> None:
+    """Refuse labels that mix kinds (strings and numbers): they have no order, so no classes_."""
+    arr = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+    if arr.dtype != object or arr.size == 0:
+        return
+    kinds = {
+        "str" if isinstance(v, str) else "number" if isinstance(v, numbers.Number) else type(v).__name__
+        for v in arr.ravel()
+    }
+    if len(kinds) > 1:
+        raise ValueError(
+            f"y mixes labels of different kinds ({', '.join(sorted(kinds))}), such as {short(list(arr.ravel()[:6]))}: "
+            "give every label the same type (e.g. y.astype(str))"
+        )
 
 
 class _MLP(BaseEstimator):
@@ -218,10 +237,22 @@ class _MLP(BaseEstimator):
         )
         self.model_ = model.eval()
         self.loss_curve_ = list(history["loss"])
+        self.loss_ = self.loss_curve_[-1]
         self.n_iter_ = len(history.epoch)
         self.best_loss_ = min(self.loss_curve_)
         if validation is not None:
             self.validation_loss_curve_ = list(history["val_loss"])
+        # scikit-learn's layout: coefs_[i] is (fan_in, fan_out), as glassnet's Linear stores it
+        linears = [m for m in model.layers if isinstance(m, Linear)]
+        self.coefs_ = [m.weight.data for m in linears]
+        self.intercepts_ = [m.bias.data for m in linears if m.bias is not None]
+        if stop.stopped_epoch is None and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
+                "hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -253,7 +284,12 @@ class MLPClassifier(ClassifierMixin, _MLP):
         verbose: print a line per epoch.
 
     Attributes (after fit): classes_, n_features_in_, model_ (the gn.Sequential),
-    loss_curve_, best_loss_, n_iter_ (epochs run), validation_loss_curve_ (with early_stopping).
+    loss_ (the last epoch's mean training loss, without the L2 term), loss_curve_ (one per epoch),
+    best_loss_, n_iter_ (epochs run), validation_loss_curve_ (with early_stopping), coefs_ and
+    intercepts_ (the Linear layers' weights, (fan_in, fan_out), and biases: the model's own arrays).
+
+    Stopping at ``max_iter`` before the loss settles gives a ``ConvergenceWarning``, as
+    scikit-learn's does.
 
     Example:
         >>> from sklearn.datasets import load_iris
@@ -261,7 +297,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         >>> from sklearn.preprocessing import StandardScaler
         >>> from glassnet.sklearn import MLPClassifier
         >>> X, y = load_iris(return_X_y=True)
-        >>> clf = make_pipeline(StandardScaler(), MLPClassifier((16,), learning_rate_init=0.01, random_state=0))
+        >>> clf = make_pipeline(StandardScaler(), MLPClassifier((16,), learning_rate_init=0.01, tol=0.01, random_state=0))
         >>> bool(clf.fit(X, y).score(X, y) > 0.95)
         True
     """
@@ -271,6 +307,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         """Train on samples ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
+        _check_label_types(y)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
@@ -283,16 +320,11 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), in the order of ``classes_``."""
-        logits = self._outputs(X)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return p
+        return softmax(self._outputs(X), axis=1)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log of ``predict_proba``, computed from the logits without taking log(0)."""
-        logits = self._outputs(X)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return log_softmax(self._outputs(X), axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample."""
@@ -309,8 +341,11 @@ class MLPRegressor(RegressorMixin, _MLP):
 
     Args: as for ``MLPClassifier`` (early stopping holds out a random, not stratified, share).
 
-    Attributes (after fit): n_features_in_, n_outputs_, model_, loss_curve_, best_loss_, n_iter_,
-    validation_loss_curve_ (with early_stopping).
+    Attributes (after fit): n_features_in_, n_outputs_, model_, loss_, loss_curve_, best_loss_, n_iter_,
+    validation_loss_curve_ (with early_stopping), coefs_, intercepts_.
+
+    Targets so large that their squared error overflows float64 (|y| ~ 1e155 and up) are a
+    ValueError: scale them first (``sklearn.compose.TransformedTargetRegressor``).
 
     Example:
         >>> import numpy as np
@@ -333,6 +368,14 @@ class MLPRegressor(RegressorMixin, _MLP):
         """Train on samples ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or (n_samples, n_targets)."""
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            sum_of_squares = float(np.square(y).sum())
+        if not np.isfinite(sum_of_squares):
+            raise ValueError(
+                f"y holds targets as large as {float(np.abs(y).max()):.3g}, whose squared error overflows float64, "
+                "so no training step could be taken: scale the targets first (e.g. with "
+                "sklearn.compose.TransformedTargetRegressor and a StandardScaler)"
+            )
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]

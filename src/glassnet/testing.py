@@ -67,8 +67,12 @@ def _numeric_grad(f: Callable[[], float], array: np.ndarray, eps: float) -> np.n
 
 
 def _compare(
-    result: GradcheckResult, name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float
+    result: GradcheckResult, name: str, analytic: np.ndarray | None, numeric: np.ndarray, atol: float, rtol: float
 ) -> None:
+    if analytic is None:
+        result.errors[name] = (np.inf, np.inf)
+        result.failures.append(f"{name}: backward returned no gradient (None), expected shape {numeric.shape}")
+        return
     if analytic.shape != numeric.shape:
         result.errors[name] = (np.inf, np.inf)
         result.failures.append(f"{name}: gradient has shape {analytic.shape}, expected {numeric.shape}")

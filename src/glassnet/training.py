@@ -17,20 +17,23 @@ import time
 import types
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, short
 from glassnet.callbacks import Callback
+from glassnet.checkpoint import restore
+from glassnet.distributed import DataParallel, SingleProcess
+from glassnet.history import History, TrainingRun
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
 from glassnet.metrics import get as get_metric
 from glassnet.module import Module, Sequential, pack_gradients
+from glassnet.optim.clip import clip_grad_norm
 from glassnet.optim.optimizer import Optimizer
 
-__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate"]
+__all__ = ["History", "TrainingRun", "fit", "predict", "evaluate", "train_step", "check_x", "check_y"]
 
 PREDICT_BATCH = 1024
 # In eval mode glassnet's layers map each sample on its own (Module.samples_independent), so
@@ -40,54 +43,13 @@ PREDICT_BATCH = 1024
 PREDICT_SLICE_BYTES = 2 * 2**20
 
 
-class History:
-    """What ``fit`` returns: ``history[name]`` is the list of per-epoch values.
-
-    Names are "loss", each metric's name, and "val_" + those with validation data.
-    """
-
-    def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-
-@dataclass
-class TrainingRun:
-    """What ``fit`` shares with its callbacks as ``callback.run``: everything a checkpoint saves.
-
-    ``rng`` is fit's own generator (it shuffles, and seeded the stochastic
-    layers); ``epoch`` counts the epochs completed so far (an epoch that a
-    callback stopped part-way does not count).
-    """
-
-    model: Module
-    optimizer: Optimizer
-    rng: np.random.Generator
-    history: History
-    callbacks: list[Callback]
-    samples: int
-    batch_size: int
-    epoch: int = 0
-
-
 def _model_dtype(model: Module) -> np.dtype:
     for p in model.parameters():
         return p.data.dtype
     return np.dtype(np.float32)
 
 
-def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
+def check_x(model: Module, x: Any, name: str) -> np.ndarray:
     """``x`` checked and cast as calling the model casts it (see the dtype rule in glassnet.module)."""
     x = as_data(x, name)
     x = cast_data(x, model.input_dtype(x.dtype), name)
@@ -96,9 +58,9 @@ def _check_x(model: Module, x: Any, name: str) -> np.ndarray:
 
 
 def _check_single_sample(model: Module, x: Any) -> np.ndarray:
-    """``_check_x``, with a hint when ``x`` is one sample without its batch axis."""
+    """``check_x``, with a hint when ``x`` is one sample without its batch axis."""
     try:
-        return _check_x(model, x, "x")
+        return check_x(model, x, "x")
     except ValueError as err:
         arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
         if arr.ndim == 0 or not np.issubdtype(arr.dtype, np.number):
@@ -113,7 +75,7 @@ def _check_single_sample(model: Module, x: Any) -> np.ndarray:
         ) from None
 
 
-def _check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
+def check_y(x: np.ndarray, y: Any, name: str, dtype: np.dtype) -> np.ndarray:
     y = as_data(y, name)
     if len(y) != len(x):
         raise ValueError(f"x and {name} must have the same number of samples. Received: {len(x)} and {len(y)}")
@@ -259,8 +221,8 @@ def evaluate(
     Returns a dict such as ``{"loss": 0.31, "accuracy": 0.9}``; the loss is
     a mean over samples (or a sum, for SSELoss), like during ``fit``.
     """
-    x = _check_x(model, x, "x")
-    y = _check_y(x, y, "y", _model_dtype(model))
+    x = check_x(model, x, "x")
+    y = check_y(x, y, "y", _model_dtype(model))
     if loss is not None:
         _check_loss(loss)
     metric_list = _metric_list(metrics)
@@ -349,6 +311,35 @@ def _check_optimizer(optimizer: Any, model: Module) -> Optimizer:
     return optimizer
 
 
+def train_step(
+    model: Module, loss: Loss, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, clip: float | None = None
+) -> float:
+    """One step of gradient descent on the batch ``(x, y)``, the design's loop by hand; returns the loss.
+
+        out = model(x); L = loss(out, y)
+        zero the gradients; model.backward(loss.backward()); [clip_grad_norm]; optimizer.step()
+
+    ``lr_find``, the language-model loop and ``glassnet demo --seeds`` train with it; ``fit`` adds to the
+    same steps what only it needs (skipping a non-finite step, the ranks' Allreduce, callbacks).
+
+    Example:
+        >>> import numpy as np, glassnet as gn
+        >>> model = gn.Sequential(gn.Linear(2, 1, rng=0))
+        >>> opt = gn.SGD(model.parameters(), lr=0.1)
+        >>> x, y = np.ones((4, 2), np.float32), np.zeros((4, 1), np.float32)
+        >>> first = train_step(model, gn.MSELoss(), opt, x, y)
+        >>> train_step(model, gn.MSELoss(), opt, x, y) < first
+        True
+    """
+    value = loss.forward(model(x), y)
+    optimizer.zero_grad()
+    model.backward(loss.backward())
+    if clip is not None:
+        clip_grad_norm(model.parameters(), clip)
+    optimizer.step()
+    return value
+
+
 def _batch_bounds(model: Module, n: int, bs: int, ranks: int = 1) -> list[tuple[int, int]]:
     """(start, stop) of each batch; a lone last sample joins the batch before it when the model has BatchNorm.
 
@@ -376,11 +367,10 @@ def _warn_skipped(loss: float, epoch: int, batch: int) -> None:
     )
 
 
-def _check_distributed(distributed: Any) -> Any:
+def _check_distributed(distributed: Any) -> DataParallel | SingleProcess:
+    """The strategy: ``SingleProcess()`` without MPI, else the DataParallel (``True``: over MPI's world)."""
     if distributed is False or distributed is None:
-        return None
-    from glassnet.distributed import DataParallel  # imported here: it needs mpi4py
-
+        return SingleProcess()
     if distributed is True:
         return DataParallel()
     if not isinstance(distributed, DataParallel):
@@ -391,11 +381,16 @@ def _check_distributed(distributed: Any) -> Any:
 
 
 def _validate(
-    model: Module, val: tuple[np.ndarray, np.ndarray], loss: Loss, metrics: list[tuple[str, Any]], bs: int, comm: Any
+    model: Module,
+    val: tuple[np.ndarray, np.ndarray],
+    loss: Loss,
+    metrics: list[tuple[str, Any]],
+    bs: int,
+    comm: DataParallel | SingleProcess,
 ) -> dict[str, float]:
     """Validation logs; distributed, each rank scores its shard and the sums are reduced."""
     xv, yv = val
-    if comm is None:
+    if comm.size == 1:
         return _evaluate(model, xv, yv, loss, metrics, bs, prefix="val_")
     lo, hi = comm.shard(0, len(xv))
     local = _evaluate(model, xv[lo:hi], yv[lo:hi], loss, metrics, bs, prefix="val_") if hi > lo else {}
@@ -471,12 +466,12 @@ def fit(
     verbose = _check_verbose(verbose)
     callbacks = _check_callbacks(callbacks)
     comm = _check_distributed(distributed)
-    if comm is not None and comm.rank != 0:  # one rank prints and writes files
+    if comm.rank != 0:  # one rank prints and writes files
         verbose = 0
         callbacks = [cb for cb in callbacks if not cb.rank_zero_only]
     dtype = _model_dtype(model)
-    x = _check_x(model, x, "x")
-    y = _check_y(x, y, "y", dtype)
+    x = check_x(model, x, "x")
+    y = check_y(x, y, "y", dtype)
     metric_list = _metric_list(metrics)
     val: tuple[np.ndarray, np.ndarray] | None = None
     if validation_data is not None:
@@ -484,18 +479,18 @@ def fit(
             raise TypeError(
                 f"validation_data must be a pair (x_val, y_val). Received: validation_data={short(validation_data)}"
             )
-        xv = _check_x(model, validation_data[0], "validation_data[0]")
-        val = (xv, _check_y(xv, validation_data[1], "validation_data[1]", dtype))
+        xv = check_x(model, validation_data[0], "validation_data[0]")
+        val = (xv, check_y(xv, validation_data[1], "validation_data[1]", dtype))
 
     rng = as_rng(seed)
     for m in model.modules():
         if m.stochastic:
             stream = rng.integers(2**63)  # drawn on every rank, so shuffling stays the same everywhere
-            m.rng = np.random.default_rng(stream if comm is None else [stream, comm.rank])  # type: ignore[attr-defined]
+            m.rng = comm.layer_rng(stream)  # type: ignore[attr-defined]
 
     n = len(x)
     bs = n if bs_arg is None else min(bs_arg, n)
-    bounds = _batch_bounds(model, n, bs, 1 if comm is None else comm.size)
+    bounds = _batch_bounds(model, n, bs, comm.size)
     n_batches = len(bounds)
     reshuffle = shuffle and n_batches > 1  # one full batch: the order changes nothing
     if reshuffle:
@@ -511,6 +506,8 @@ def fit(
     progress = _Progress(verbose, epochs, n_batches)
     history = History()
     run = TrainingRun(model, optimizer, rng, history, callbacks, n, bs)
+    names = ["loss", *(name for name, _ in metric_list)]
+    run.log_names = (*names, *(("val_" + name for name in names) if val is not None else ()))
     callbacks.sort(key=lambda cb: cb.runs_last)  # stable: checkpoints save after schedules have stepped
     warned = False  # about a non-finite loss: once per fit
 
@@ -520,18 +517,17 @@ def fit(
         cb.model = model
         cb.run = run
         cb.on_train_begin()
-    if resume_from is not None:
-        from glassnet.checkpoint import restore  # imported here: checkpoint.py builds on this module
-
-        restore(resume_from, run, epochs)
-    if comm is not None:
-        comm.setup(model, n, bs)
+    if resume_from is not None and restore(resume_from, run, epochs):
+        model.stop_training = True  # an EarlyStopping may have ended it before `epochs`
+        if verbose:
+            print(f"the checkpoint's run is finished (epoch {run.epoch} of {epochs}): nothing left to train")
+    comm.setup(model, n, bs)
     grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce
     try:
         model.train()
         model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
         show = verbose > 0
-        for epoch in range(run.epoch, epochs):
+        for epoch in range(run.epoch, epochs if not model.stop_training else run.epoch):
             start_time = time.perf_counter()
             if show:
                 progress.start_epoch(epoch)
@@ -540,33 +536,29 @@ def fit(
             seen = 0  # samples trained on this epoch: a callback may stop mid-epoch
             metric_sums = [0.0] * len(metric_list)
             for b, (start, stop) in enumerate(bounds):
-                lo, hi = (start, stop) if comm is None else comm.shard(start, stop)  # this rank's samples
+                lo, hi = comm.shard(start, stop)  # this rank's samples
                 if order is not None:
                     idx = order[lo:hi]
                     xb = np.take(x, idx, axis=0, out=xbuf[: hi - lo])
                     yb = np.take(y, idx, axis=0, out=ybuf[: hi - lo])
-                elif n_batches == 1 and comm is None:
+                elif n_batches == 1 and comm.size == 1:
                     xb, yb = x, y
                 else:
                     xb, yb = x[lo:hi], y[lo:hi]
                 out = model.forward(xb)
                 batch_loss = loss.forward(out, yb)
                 share = 1.0 if sum_loss else (hi - lo) / (stop - start)  # of the global batch's mean loss
-                if comm is not None:
-                    (batch_loss,) = comm.sum_floats([batch_loss * share])  # the same on every rank
+                (batch_loss,) = comm.sum_floats([batch_loss * share])  # the same on every rank
                 # a NaN or inf in the loss or a gradient would spread to every weight: that step is skipped
                 finite = math.isfinite(batch_loss)
                 if finite:
                     for g in grads:
                         g.fill(0)
                     dout = loss.backward()
-                    if comm is not None:
-                        if share != 1.0:
-                            dout *= share
-                        model.backward(dout)
-                        comm.allreduce_gradients(grads)  # the sum: the global batch's gradient
-                    else:
-                        model.backward(dout)
+                    if share != 1.0:
+                        dout *= share
+                    model.backward(dout)
+                    comm.allreduce_gradients(grads)  # the sum: the global batch's gradient
                     finite = all_finite(*grads)
                     if finite:
                         for cb in step_callbacks:
@@ -590,7 +582,7 @@ def fit(
             if seen == n:
                 run.epoch = epoch + 1
             logs = {"loss": total if sum_loss else total / seen}
-            if comm is not None and metric_list:
+            if metric_list:
                 metric_sums = comm.sum_floats(metric_sums)
             for (name, _), s in zip(metric_list, metric_sums):
                 logs[name] = s / seen
@@ -604,8 +596,7 @@ def fit(
             if model.stop_training:
                 break
     finally:  # however fit ends: an EarlyStopping restores its best weights even after Ctrl-C
-        if comm is not None:
-            comm.teardown(model)
+        comm.teardown(model)
         model.set_input_grad(True)
         model.train(was_training)
         for cb in callbacks:

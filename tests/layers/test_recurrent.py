@@ -281,3 +281,14 @@ def test_use_cache_is_stateful_and_reset_cache_forgets():
     np.testing.assert_allclose(layer.forward(x[:, :1]), whole[:, :1], rtol=1e-12)
     layer.use_cache(False)
     assert not layer.stateful
+
+
+def test_the_shared_base_is_not_a_layer_of_its_own():
+    """RNN, LSTM and GRU share RecurrentBase; a model file cannot name the base itself."""
+    from glassnet.layers._recurrent import RecurrentBase
+    from glassnet.registry import build_architecture
+
+    assert all(issubclass(cls, RecurrentBase) for cls in (gn.RNN, gn.LSTM, gn.GRU))
+    assert "RecurrentBase" not in gn.layers.__all__
+    with pytest.raises(ValueError, match="unknown layer class 'RecurrentBase'"):
+        build_architecture({"class": "RecurrentBase", "config": {"input_size": 2, "hidden_size": 2}})

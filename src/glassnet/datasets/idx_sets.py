@@ -56,8 +56,8 @@ SYSTEM_DIRS: dict[str, list[str]] = {
     "mnist": [],
     "fashion-mnist": ["/usr/share/datasets/fashion-mnist"],
 }
-_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-_INSTALL_HINTS = {"fashion-mnist": "on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist"}
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+INSTALL_HINTS = {"fashion-mnist": "on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist"}
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -71,7 +71,7 @@ def _files_in(folder: Path) -> list[Path | None]:
     return found
 
 
-def _search_path(name: str, path: Path | None) -> list[tuple[str, Path]]:
+def search_path(name: str, path: Path | None) -> list[tuple[str, Path]]:
     """(how the folder was chosen, folder) in search order."""
     folders: list[tuple[str, Path]] = []
     if path is not None:
@@ -85,7 +85,8 @@ def _search_path(name: str, path: Path | None) -> list[tuple[str, Path]]:
     return folders
 
 
-def _download_dir(name: str, path: Path | None) -> Path:
+def download_dir(name: str, path: Path | None) -> Path:
+    """The folder a download goes to: ``path``, else $GLASSNET_DATA/NAME, else the user cache."""
     if path is not None:
         return path
     env = os.environ.get("GLASSNET_DATA")
@@ -95,9 +96,9 @@ def _download_dir(name: str, path: Path | None) -> Path:
 
 
 def _not_found(name: str, path: Path | None) -> FileNotFoundError:
-    title = _TITLES[name]
+    title = TITLES[name]
     lines = [f"{title} files not found. Looked for {', '.join(s + '[.gz]' for s in FILES)} in:"]
-    for how, folder in _search_path(name, path):
+    for how, folder in search_path(name, path):
         if not folder.is_dir():
             state = "no such folder"
         else:
@@ -107,9 +108,9 @@ def _not_found(name: str, path: Path | None) -> FileNotFoundError:
     if not os.environ.get("GLASSNET_DATA"):
         lines.append("  ($GLASSNET_DATA is not set)")
     lines.append("To get them:")
-    if name in _INSTALL_HINTS:
-        lines.append(f"  - {_INSTALL_HINTS[name]}")
-    lines.append(f"  - pass download=True to fetch them into {_download_dir(name, path)}")
+    if name in INSTALL_HINTS:
+        lines.append(f"  - {INSTALL_HINTS[name]}")
+    lines.append(f"  - pass download=True to fetch them into {download_dir(name, path)}")
     lines.append("  - or put the four files in a folder and pass path=<folder>, or set GLASSNET_DATA=<folder>")
     return FileNotFoundError("\n".join(lines))
 
@@ -148,7 +149,7 @@ def _load(name: str, path: str | os.PathLike[str] | None, download: bool, raw: b
             f"path must be a folder holding the four IDX files. Received: path={short(str(path))} (a file)"
         )
     files: list[Path] | None = None
-    for _, candidate in _search_path(name, folder):
+    for _, candidate in search_path(name, folder):
         found = _files_in(candidate)
         if all(f is not None for f in found):
             files = [f for f in found if f is not None]
@@ -156,7 +157,7 @@ def _load(name: str, path: str | os.PathLike[str] | None, download: bool, raw: b
     if files is None:
         if not download:
             raise _not_found(name, folder)
-        target = _download_dir(name, folder)
+        target = download_dir(name, folder)
         _fetch_missing(name, target)
         files = [f for f in _files_in(target) if f is not None]
     splits = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import re
 from importlib import resources
 from typing import Any
 
@@ -19,7 +20,10 @@ import numpy as np
 
 from glassnet._checks import as_rng, positive_int, short
 
-__all__ = ["shakespeare", "CharTokenizer", "windows", "random_batch", "sequential_windows"]
+__all__ = ["shakespeare", "CharTokenizer", "windows", "random_batch", "sequential_windows", "MAX_BATCH_TOKENS"]
+
+# The most tokens random_batch copies out at once (16M: 128 MiB of inputs; nanoGPT's batches hold ~16K).
+MAX_BATCH_TOKENS = 2**24
 
 _FILE = "tinyshakespeare.txt.gz"
 _SHA256 = "bed00f18e91cda6838950656f0a95e07e0f4dbe8649a4b959f7602a7e53fbc6e"
@@ -83,6 +87,7 @@ class CharTokenizer:
             raise TypeError(f"chars must be a str of distinct characters. Received: chars={short(chars)}")
         if not chars or len(set(chars)) != len(chars):
             raise ValueError(f"chars must be non-empty and hold each character once. Received: chars={short(chars)}")
+        _refuse_surrogates(chars, "chars")
         self.chars = chars
         self._ids = {c: i for i, c in enumerate(chars)}
         # a lookup table from code point to id (-1: not in the vocabulary), for fast encoding
@@ -95,6 +100,7 @@ class CharTokenizer:
         """The sorted set of ``text``'s characters as the vocabulary."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str. Received: {type(text).__name__}")
+        _refuse_surrogates(text, "text")
         return cls("".join(sorted(set(text))))
 
     @property
@@ -105,6 +111,7 @@ class CharTokenizer:
         """int64 ids of ``text``'s characters; ValueError naming any character not in the vocabulary."""
         if not isinstance(text, str):
             raise TypeError(f"{name} must be a str. Received: {type(text).__name__}")
+        _refuse_surrogates(text, name)
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         ids = np.full(codes.shape, -1, dtype=np.int64)
         known = codes < len(self._table)
@@ -138,6 +145,19 @@ class CharTokenizer:
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(text: str, name: str) -> None:
+    """A lone surrogate (U+D800 to U+DFFF, half of a UTF-16 pair) is no character: it can't be encoded or printed."""
+    found = _SURROGATE.search(text)
+    if found is not None:
+        raise ValueError(
+            f"{name} holds a lone surrogate {found.group()!r} at position {found.start()}: not a character "
+            "(text decoded with errors='surrogateescape' or half of a UTF-16 pair); decode the text as UTF-8 first"
+        )
 
 
 def _token_array(tokens: Any, name: str = "tokens") -> np.ndarray:
@@ -177,8 +197,23 @@ def random_batch(
     """``batch_size`` random rows of ``windows(...)``: inputs (B, context) and targets (B, context).
 
     Only the batch is copied; the draw is uniform over window starts, as nanoGPT's get_batch.
+    A batch of more than ``MAX_BATCH_TOKENS`` tokens is refused before anything is drawn.
     """
+    if not isinstance(view, np.ndarray) or view.ndim != 2 or view.shape[0] == 0 or view.shape[1] < 2:
+        shape = view.shape if isinstance(view, np.ndarray) else type(view).__name__
+        raise ValueError(
+            "view must be the windows of a token array, windows(tokens, context): a 2-D array with at least one "
+            f"row of context + 1 >= 2 tokens. Received: view of shape {shape}"
+        )
+    if view.dtype == bool or not np.issubdtype(view.dtype, np.integer):
+        raise TypeError(f"view must hold integer token ids. Received dtype {view.dtype}")
     batch_size = positive_int(batch_size, "batch_size")
+    if batch_size * view.shape[1] > MAX_BATCH_TOKENS:
+        raise ValueError(
+            f"batch_size={batch_size} windows of context + 1 = {view.shape[1]} tokens are "
+            f"{batch_size * view.shape[1]:,} tokens, more than the {MAX_BATCH_TOKENS:,} a batch may hold: "
+            "lower batch_size or the context"
+        )
     rows = view[as_rng(rng).integers(0, len(view), size=batch_size)]
     return rows[:, :-1], rows[:, 1:]
 

@@ -23,7 +23,7 @@ def init_name(init: Any, default: str) -> str:
     if isinstance(init, str):
         return init
     name = getattr(init, "__name__", None)
-    return name if name in initializers._BY_NAME else default
+    return name if name in initializers.BY_NAME else default
 
 
 def missing_cache(layer: Any) -> RuntimeError:
@@ -31,6 +31,19 @@ def missing_cache(layer: Any) -> RuntimeError:
         f"{type(layer).__name__}.backward called before forward: call forward in training mode "
         "(model.train()) before backward"
     )
+
+
+def input_gradient(dx: np.ndarray | None, layer: Any) -> np.ndarray:
+    """``dx`` from a sub-layer whose input gradient its owner needs: a RuntimeError, not a crash, if it gave none.
+
+    ``backward`` returns None only after ``set_input_grad(False)`` or for integer ids; a layer inside another
+    (attention's ``out_proj``, a GPT's blocks, a Residual's branch) always has to pass its dx on.
+    """
+    if dx is None:
+        raise RuntimeError(
+            f"{type(layer).__name__}.backward returned no input gradient where one is needed (see set_input_grad)"
+        )
+    return dx
 
 
 def expect_ndim(layer: Any, x: np.ndarray, ndim: int, layout: str) -> None:

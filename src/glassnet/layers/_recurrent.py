@@ -26,7 +26,7 @@ def sigmoid_inplace(a: np.ndarray) -> np.ndarray:
     return a
 
 
-class _Recurrent(Module):
+class RecurrentBase(Module):
     """Base class of RNN, LSTM and GRU (``gates`` weight blocks side by side); not a layer by itself."""
 
     # not per_sample: the final state kept in ``state`` (and carried with stateful=True) is the
@@ -124,7 +124,7 @@ class _Recurrent(Module):
             xw += b
         return x_rows, xw.reshape(t, n, -1)
 
-    def _finish_backward(self, dzx: np.ndarray, dzh: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+    def _finish_backward(self, dzx: np.ndarray, dzh: np.ndarray, cache: dict[str, Any]) -> np.ndarray | None:
         """Weight gradients from the collected pre-activation gradients, then dx.
 
         dW_ih = x_rows.T @ dZx,  dW_hh = h_prev_rows.T @ dZh,  db_ih = sum dZx,  db_hh = sum dZh,
@@ -138,7 +138,7 @@ class _Recurrent(Module):
             self.bias_ih.grad += dzx_rows.sum(axis=0)
             self.bias_hh.grad += dzh_rows.sum(axis=0)
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
+            return None  # see Module.set_input_grad
         return (dzx_rows @ self.weight_ih.data.T).reshape(t, n, self.input_size).transpose(1, 0, 2)
 
     def _w_hh_t(self) -> np.ndarray:

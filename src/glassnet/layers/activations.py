@@ -22,6 +22,7 @@ from glassnet.layers._base import missing_cache
 from glassnet.layers._erf import erf, erfc, normal_cdf  # noqa: F401  (erf and erfc: public here too)
 from glassnet.module import Module
 from glassnet.parallel import elementwise
+from glassnet.registry import register_layer
 
 __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax"]
 
@@ -47,6 +48,7 @@ class _Elementwise(Module):
         return tuple(input_shape)
 
 
+@register_layer
 class Identity(_Elementwise):
     """``y = x``. Backward: ``dx = dy``.
 
@@ -65,6 +67,7 @@ class Identity(_Elementwise):
         return dy
 
 
+@register_layer
 class Sigmoid(_Elementwise):
     """Logistic function ``y = 1 / (1 + exp(-x))``, the tutorial's activation.
 
@@ -107,6 +110,7 @@ class Sigmoid(_Elementwise):
         return dx
 
 
+@register_layer
 class Tanh(_Elementwise):
     """Hyperbolic tangent ``y = tanh(x)``.
 
@@ -136,6 +140,7 @@ class Tanh(_Elementwise):
         return dx
 
 
+@register_layer
 class ReLU(_Elementwise):
     """Rectified linear unit ``y = max(x, 0)``.
 
@@ -191,6 +196,7 @@ class ReLU(_Elementwise):
         return {"inplace": True} if self.inplace else {}
 
 
+@register_layer
 class LeakyReLU(_Elementwise):
     """``y = x`` where x > 0, else ``negative_slope * x``.
 
@@ -223,6 +229,7 @@ class LeakyReLU(_Elementwise):
         return {"negative_slope": self.negative_slope}
 
 
+@register_layer
 class ELU(_Elementwise):
     """Exponential linear unit: ``y = x`` where x > 0, else ``alpha * (exp(x) - 1)``.
 
@@ -287,6 +294,7 @@ def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.copysign(poly, x, out=poly if out is None else out)
 
 
+@register_layer
 class GELU(_Elementwise):
     """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
 
@@ -367,6 +375,36 @@ class GELU(_Elementwise):
         return {"approximate": self.approximate}
 
 
+def softmax(z: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """``softmax(z) = exp(z - max(z)) / sum(exp(z - max(z)))`` along ``axis``: the one softmax of glassnet.
+
+    Shifting by the max changes nothing mathematically and keeps exp from overflowing.
+    ``out=z`` computes it in place (attention does, on its scores).
+
+    Example:
+        >>> import numpy as np
+        >>> softmax(np.array([[0.0, np.log(3.0)]])).round(6)
+        array([[0.25, 0.75]])
+    """
+    y = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    np.exp(y, out=y)
+    y /= y.sum(axis=axis, keepdims=True)
+    return y
+
+
+def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``log softmax(z) = (z - max) - log(sum(exp(z - max)))`` along ``axis``, never taking log(0).
+
+    Example:
+        >>> import numpy as np
+        >>> np.exp(log_softmax(np.array([[0.0, np.log(3.0)]]))).round(6)
+        array([[0.25, 0.75]])
+    """
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+@register_layer
 class Softmax(_Elementwise):
     """``y = exp(x) / sum(exp(x), axis)``, computed as exp(x - max) for stability.
 
@@ -390,8 +428,7 @@ class Softmax(_Elementwise):
         self.axis = check_axis(axis)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        y /= y.sum(axis=self.axis, keepdims=True)
+        y = softmax(x, self.axis)
         self._keep(y)
         return y
 

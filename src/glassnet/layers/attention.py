@@ -21,21 +21,16 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, check_dtype, positive_int, short
-from glassnet.layers._base import missing_cache
+from glassnet.layers._base import input_gradient, missing_cache
+from glassnet.layers.activations import softmax
 from glassnet.layers.linear import Linear
 from glassnet.module import Module
+from glassnet.registry import register_layer
 
 __all__ = ["MultiHeadAttention"]
 
 
-def softmax_last(s: np.ndarray) -> np.ndarray:
-    """softmax along the last axis, in place on ``s`` (exp(s - max) so nothing overflows)."""
-    s -= s.max(axis=-1, keepdims=True)
-    np.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
-    return s
-
-
+@register_layer
 class MultiHeadAttention(Module):
     """Self-attention with ``num_heads`` heads: ``y = out_proj(concat_h softmax(q_h k_h.T / sqrt(hd)) v_h)``.
 
@@ -164,18 +159,18 @@ class MultiHeadAttention(Module):
             # query i (absolute position offset + i) sees keys j <= offset + i
             future = np.arange(k.shape[2])[None, :] > (offset + np.arange(t))[:, None]
             s[..., future] = -np.inf
-        p = softmax_last(s)
+        p = softmax(s, out=s)  # in place on the scores
         o = p @ v  # (N, H, T, hd)
         y = self.out_proj.forward(o.transpose(0, 2, 1, 3).reshape(n, t, d))
         self._cache = (q, k, v, p) if self.training else None
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         if self._cache is None:
             raise missing_cache(self)
         q, k, v, p = self._cache
         n, h, t, hd = q.shape
-        do = self.out_proj.backward(dy).reshape(n, t, h, hd).transpose(0, 2, 1, 3)
+        do = input_gradient(self.out_proj.backward(dy), self.out_proj).reshape(n, t, h, hd).transpose(0, 2, 1, 3)
         dqkv = np.empty((3, n, h, t, hd), dtype=q.dtype)
         np.matmul(p.transpose(0, 1, 3, 2), do, out=dqkv[2])  # dv = p.T @ do
         dp = do @ v.transpose(0, 1, 3, 2)

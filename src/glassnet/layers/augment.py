@@ -16,6 +16,7 @@ from numpy.lib.stride_tricks import as_strided
 from glassnet._checks import as_rng, in_range, positive_int
 from glassnet.layers._base import expect_ndim, missing_cache
 from glassnet.module import Module
+from glassnet.registry import register_layer
 
 __all__ = ["RandomShift", "RandomHorizontalFlip"]
 
@@ -26,6 +27,7 @@ def _float_images(layer: Module, x: np.ndarray) -> None:
     expect_ndim(layer, x, 4, "(N, C, H, W)")
 
 
+@register_layer
 class RandomShift(Module):
     """Move each image by a random whole number of pixels, filling with zeros (training only).
 
@@ -106,6 +108,7 @@ class RandomShift(Module):
         return {"max_shift": self.max_shift}
 
 
+@register_layer
 class RandomHorizontalFlip(Module):
     """Mirror each image left to right with probability p (training only), as torchvision's.
 

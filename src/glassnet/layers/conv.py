@@ -12,6 +12,7 @@ from glassnet._checks import check_dtype, int_pair, positive_int, strict_bool
 from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
 from glassnet.parallel import matmul, parallel_for
+from glassnet.registry import register_layer
 
 __all__ = ["Conv2d"]
 
@@ -22,6 +23,12 @@ EVAL_WORKSPACE_BYTES = 16 * 2**20
 # col2im adds into this many channels of the padded gradient at a time (8 channels of a
 # batch of 64 14x14 images are 0.6 MB, which stay in a core's L2 cache through the 9 adds)
 COL2IM_CHANNELS = 8
+# Padding past kernel_size - 1 (PyTorch allows any) adds only outputs that see zeros. A pass
+# whose workspace that padding makes more than PADDING_COST_FACTOR times the workspace without
+# it, and larger than PADDING_WORKSPACE_BYTES, is refused: a model file of a few bytes must not
+# make a prediction cost gigabytes.
+PADDING_COST_FACTOR = 16
+PADDING_WORKSPACE_BYTES = 256 * 2**20
 
 
 class _Geometry(NamedTuple):
@@ -37,6 +44,7 @@ class _Geometry(NamedTuple):
     G: int  # columns per output row on the grid the product computes (G >= Wo)
 
 
+@register_layer
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as in PyTorch) over NCHW images.
 
@@ -66,7 +74,9 @@ class Conv2d(Module):
         out_channels: channels of the output (number of filters), C_out.
         kernel_size: (kH, kW), or an int for a square kernel.
         stride: step between windows, (sH, sW) or an int.
-        padding: zeros added on each side, (pH, pW) or an int.
+        padding: zeros added on each side, (pH, pW) or an int: any that PyTorch takes. Past
+            kernel_size - 1 it only adds outputs that see zeros; a pass whose workspace it
+            makes more than 16 times larger, and larger than 256 MiB, is refused.
         bias: learn an additive bias per output channel.
         init: weight initialiser, a name from ``glassnet.init`` or a callable
             ``(shape, fan_in, fan_out, rng, dtype)`` with fan_in = C_in*kH*kW and
@@ -113,14 +123,8 @@ class Conv2d(Module):
         self.out_channels = positive_int(out_channels, "out_channels")
         self.kernel_size = int_pair(kernel_size, "kernel_size")
         self.stride = int_pair(stride, "stride")
+        # Any padding PyTorch takes; what a huge one would cost is bounded in _geometry, per input.
         self.padding = int_pair(padding, "padding", allow_zero=True)
-        # More padding than kernel_size - 1 (the "full" convolution) only adds outputs that see
-        # nothing but zeros, and lets a small config make every forward pass huge.
-        if any(p >= k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(
-                f"padding must be at most kernel_size - 1 on each axis. Received: padding={self.padding} "
-                f"with kernel_size={self.kernel_size}"
-            )
         has_bias = strict_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.init = init
@@ -151,7 +155,37 @@ class Conv2d(Module):
             )
         Ho, Wo = (Hp - kH) // sH + 1, (Wp - kW) // sW + 1
         G = Wp if (sH, sW) == (1, 1) else Wo
-        return _Geometry(N, H, W, Hp, Wp, Ho, Wo, G)
+        g = _Geometry(N, H, W, Hp, Wp, Ho, Wo, G)
+        if pH >= kH or pW >= kW:
+            self._check_padding_cost(g)
+        return g
+
+    def _workspace_bytes(self, g: _Geometry) -> int:
+        """Bytes of the padded copy, the columns and the product for one pass over geometry ``g``."""
+        K = self.in_channels * self.kernel_size[0] * self.kernel_size[1] + 1
+        padded = self.in_channels * g.N * (g.Hp + 1) * g.Wp
+        return (padded + (K + self.out_channels) * g.N * g.Ho * g.G) * self.dtype.itemsize
+
+    def _check_padding_cost(self, g: _Geometry) -> None:
+        """Refuse padding past kernel_size - 1 whose workspace would dwarf the unpadded one's.
+
+        Such padding only adds outputs that see nothing but zeros, and a few bytes of a model
+        file could otherwise make one prediction cost gigabytes.
+        """
+        (kH, kW), (sH, sW), (pH, pW) = self.kernel_size, self.stride, self.padding
+        nH, nW = min(pH, kH - 1), min(pW, kW - 1)
+        Hp, Wp = g.H + 2 * nH, g.W + 2 * nW
+        Ho, Wo = (Hp - kH) // sH + 1, (Wp - kW) // sW + 1
+        usual = self._workspace_bytes(_Geometry(g.N, g.H, g.W, Hp, Wp, Ho, Wo, Wp if (sH, sW) == (1, 1) else Wo))
+        needed = self._workspace_bytes(g)
+        if needed > max(PADDING_WORKSPACE_BYTES, PADDING_COST_FACTOR * usual):
+            raise ValueError(
+                f"{type(self).__name__} with padding={self.padding} and kernel_size={self.kernel_size} needs a "
+                f"workspace of {needed / 2**20:,.0f} MiB for input {(g.N, self.in_channels, g.H, g.W)}: more than "
+                f"{PADDING_COST_FACTOR} times the {usual / 2**20:,.1f} MiB of padding at most kernel_size - 1, and "
+                f"past the {PADDING_WORKSPACE_BYTES // 2**20} MiB allowed. Padding beyond kernel_size - 1 only adds "
+                "outputs that see zeros: lower it (or pass fewer samples at a time)"
+            )
 
     def check_input(self, x: np.ndarray, name: str = "x") -> None:
         shape = tuple(np.shape(x))
@@ -256,7 +290,7 @@ class Conv2d(Module):
         y[...] = y2d.reshape(self.out_channels, g.N, g.Ho, g.G)[..., : g.Wo].transpose(1, 0, 2, 3)
         return ws
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         if self._cache is None:
             raise missing_cache(self)
         g, ws = self._cache
@@ -276,7 +310,7 @@ class Conv2d(Module):
         if self.bias is not None:
             self.bias.grad += dWb[K]
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
+            return None  # see Module.set_input_grad
 
         # a contiguous copy of W2d.T (small) makes this product a little faster than the transposed view
         W2d_T = np.ascontiguousarray(self.weight.data.reshape(self.out_channels, K).T)

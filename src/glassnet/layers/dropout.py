@@ -9,10 +9,12 @@ import numpy as np
 from glassnet._checks import as_rng, in_range
 from glassnet.layers._base import missing_cache
 from glassnet.module import Module
+from glassnet.registry import register_layer
 
 __all__ = ["Dropout"]
 
 
+@register_layer
 class Dropout(Module):
     """Inverted dropout: in training, keep each element with probability ``1 - p``.
 

@@ -9,6 +9,7 @@ import numpy as np
 from glassnet._checks import as_rng, check_dtype, positive_float, positive_int
 from glassnet.layers._base import drawn_array, missing_cache
 from glassnet.module import Module, Parameter
+from glassnet.registry import register_layer
 
 __all__ = ["Embedding", "check_ids"]
 
@@ -35,6 +36,7 @@ def check_ids(ids: Any, num_embeddings: int, name: str = "ids") -> np.ndarray:
     return ids
 
 
+@register_layer
 class Embedding(Module):
     """A table of ``num_embeddings`` learned vectors: ``y[n, t] = W[ids[n, t]]``.
 
@@ -96,7 +98,7 @@ class Embedding(Module):
         self._ids = ids if self.training else None
         return self.weight.data[ids]  # fancy indexing: a new array, rows gathered
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         ids = self._ids
         if ids is None:
             raise missing_cache(self)
@@ -105,7 +107,7 @@ class Embedding(Module):
                 f"Embedding.backward expected dy of shape {(*ids.shape, self.embedding_dim)}, got {dy.shape}"
             )
         scatter_add(self.weight.grad, ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
-        return None  # type: ignore[return-value]  # integer ids have no gradient
+        return None  # integer ids have no gradient
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*input_shape, self.embedding_dim)

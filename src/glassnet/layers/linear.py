@@ -11,10 +11,12 @@ from glassnet._checks import check_dtype, positive_int, strict_bool
 from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
 from glassnet.parallel import matmul
+from glassnet.registry import register_layer
 
 __all__ = ["Linear"]
 
 
+@register_layer
 class Linear(Module):
     """Affine map ``y = x @ W + b``, the tutorial's ``np.dot(self.input, self.weights1)``.
 
@@ -91,23 +93,24 @@ class Linear(Module):
         self._x = x if self.training else None
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         x = self._x
         if x is None:
             raise missing_cache(self)
         if x.ndim > 2:  # sequences: every position is a row of one matrix product
+            shape = x.shape
             x = x.reshape(-1, self.in_features)
             dy = dy.reshape(-1, self.out_features)
             dx = self._backward_2d(x, dy)
-            return None if dx is None else dx.reshape(*self._x.shape)  # type: ignore[return-value, union-attr]
+            return None if dx is None else dx.reshape(shape)
         return self._backward_2d(x, dy)
 
-    def _backward_2d(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    def _backward_2d(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray | None:
         self.weight.grad += matmul(x.T, dy)  # split by rows of dW: each thread a block of input features
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=0)
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
+            return None  # see Module.set_input_grad
         return matmul(dy, self.weight.data.T)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

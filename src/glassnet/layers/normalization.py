@@ -32,6 +32,7 @@ import numpy as np
 from glassnet._checks import check_dtype, in_range, positive_float, positive_int, short, strict_bool
 from glassnet.layers._base import missing_cache, new_array
 from glassnet.module import Module, Parameter
+from glassnet.registry import register_layer
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
@@ -188,6 +189,7 @@ class _BatchNorm(Module):
         }
 
 
+@register_layer
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation of features: ``y = gamma * (x - mean) / sqrt(var + eps) + beta``.
 
@@ -227,6 +229,7 @@ class BatchNorm1d(_BatchNorm):
     _layouts = {2: "(N, C)", 3: "(N, C, L)"}
 
 
+@register_layer
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of image channels: BatchNorm1d's math with statistics over N, H and W.
 
@@ -253,6 +256,7 @@ class BatchNorm2d(_BatchNorm):
     _layouts = {4: "(N, C, H, W)"}
 
 
+@register_layer
 class LayerNorm(Module):
     """Layer normalisation (Ba et al., 2016): every sample normalised over its last axes.
 
@@ -345,7 +349,7 @@ class LayerNorm(Module):
             y += self.bias.data.reshape(-1)
         return y.reshape(x.shape)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         xhat, inv_std = self._xhat, self._inv_std
         if xhat is None or inv_std is None:
             raise missing_cache(self)
@@ -360,7 +364,7 @@ class LayerNorm(Module):
         else:
             dxhat = dy2.copy()
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
+            return None  # see Module.set_input_grad
         # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), per row, in place
         proj = np.einsum("ij,ij->i", dxhat, xhat) / self._m
         dxhat -= dxhat.mean(axis=1, keepdims=True)

@@ -21,6 +21,7 @@ import numpy as np
 from glassnet._checks import int_pair
 from glassnet.layers._base import expect_ndim, missing_cache
 from glassnet.module import Module
+from glassnet.registry import register_layer
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
 
@@ -164,6 +165,7 @@ class _Pool2d(Module):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
 
 
+@register_layer
 class MaxPool2d(_Pool2d):
     """Maximum over each kH x kW window, moving by stride.
 
@@ -225,6 +227,7 @@ class MaxPool2d(_Pool2d):
         return _route(d_row_max, col_arg, 3, x_shape[3], kW, sW, dtype)
 
 
+@register_layer
 class AvgPool2d(_Pool2d):
     """Mean over each kH x kW window, moving by stride.
 

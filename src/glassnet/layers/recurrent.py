@@ -37,12 +37,14 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import short
-from glassnet.layers._recurrent import State, _Recurrent, sigmoid_inplace
+from glassnet.layers._recurrent import RecurrentBase, State, sigmoid_inplace
+from glassnet.registry import register_layer
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
 
-class RNN(_Recurrent):
+@register_layer
+class RNN(RecurrentBase):
     """Elman RNN: ``h_t = tanh(x_t @ W_ih + b_ih + h_{t-1} @ W_hh + b_hh)`` (or relu), as min-char-rnn.
 
     Args:
@@ -105,7 +107,7 @@ class RNN(_Recurrent):
         self._cache = {"x_rows": x_rows, "hs": hs, "given": given} if self.training else None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, hs = self._time_major(dy, cache), cache["hs"]
         dz = np.empty_like(hs[1:])
@@ -126,7 +128,8 @@ class RNN(_Recurrent):
         return {**super().get_config(), "nonlinearity": self.nonlinearity}
 
 
-class LSTM(_Recurrent):
+@register_layer
+class LSTM(RecurrentBase):
     """Long short-term memory, PyTorch's equations and gate order (i, f, g, o)::
 
         [i, f, g, o] = x_t @ W_ih + b_ih + h_{t-1} @ W_hh + b_hh     (pre-activations, 4H wide)
@@ -216,7 +219,7 @@ class LSTM(_Recurrent):
             self._cache = None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, cs, tanh_c, gates = self._time_major(dy, cache), cache["cs"], cache["tanh_c"], cache["gates"]
         n, H = cs.shape[1], self.hidden_size
@@ -254,7 +257,8 @@ class LSTM(_Recurrent):
         return self._finish_backward(dz, dz, cache)
 
 
-class GRU(_Recurrent):
+@register_layer
+class GRU(RecurrentBase):
     """Gated recurrent unit, PyTorch's equations and gate order (r, z, n)::
 
         r = sigmoid(x_t @ W_ir + b_ir + h_{t-1} @ W_hr + b_hr)
@@ -329,7 +333,7 @@ class GRU(_Recurrent):
         self._cache = {"x_rows": x_rows, "hs": hs, "hn": hn, "gates": gates, "given": given} if self.training else None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, hs, hn, gates = self._time_major(dy, cache), cache["hs"], cache["hn"], cache["gates"]
         H = self.hidden_size

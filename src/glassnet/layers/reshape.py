@@ -8,10 +8,12 @@ import numpy as np
 
 from glassnet.layers._base import missing_cache
 from glassnet.module import Module
+from glassnet.registry import register_layer
 
 __all__ = ["Flatten"]
 
 
+@register_layer
 class Flatten(Module):
     """Keep the batch axis and flatten the rest: ``y = x.reshape(N, -1)``.
 

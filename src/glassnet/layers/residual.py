@@ -7,11 +7,14 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import short
+from glassnet.layers._base import input_gradient
 from glassnet.module import Module
+from glassnet.registry import build_architecture, describe_architecture, register_layer
 
 __all__ = ["Residual"]
 
 
+@register_layer
 class Residual(Module):
     """``y = x + module(x)``: a skip connection around any module of matching shape.
 
@@ -39,12 +42,11 @@ class Residual(Module):
     """
 
     per_sample = True  # in eval mode (see Module.samples_independent)
+    config_modules = ("module",)  # build_architecture builds this key of the config (glassnet.registry)
 
     def __init__(self, module: Module | dict[str, Any]) -> None:
         super().__init__()
         if isinstance(module, dict):
-            from glassnet.io import build_architecture  # io imports the layers: import it when needed
-
             module = build_architecture(module)
         if not isinstance(module, Module):
             raise TypeError(f"module must be a glassnet Module. Received: module={short(module)}")
@@ -70,11 +72,11 @@ class Residual(Module):
         # a new array: fx may be an array the module cached for its backward
         return x + fx
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         dfx = self.module.backward(dy)
         if not self.input_grad:
-            return None  # type: ignore[return-value]  # see Module.set_input_grad
-        dx = dfx + dy  # a new array: dy may belong to the layer above
+            return None  # see Module.set_input_grad
+        dx = input_gradient(dfx, self.module) + dy  # a new array: dy may belong to the layer above
         return dx
 
     def set_input_grad(self, flag: bool) -> None:
@@ -82,8 +84,6 @@ class Residual(Module):
         self.module.set_input_grad(flag)
 
     def get_config(self) -> dict[str, Any]:
-        from glassnet.io import describe_architecture
-
         return {"module": describe_architecture(self.module)}
 
     def extra_repr(self) -> str:

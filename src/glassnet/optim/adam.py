@@ -30,7 +30,7 @@ class Adam(Optimizer):
 
     Args:
         params: parameters to update, or parameter groups (see Optimizer).
-        lr: learning rate, > 0.
+        lr: learning rate, >= 0.
         betas: (beta1, beta2), each in [0, 1).
         eps: added to the denominator, > 0.
         weight_decay: L2 penalty coefficient, >= 0.
@@ -97,5 +97,7 @@ class Adam(Optimizer):
         step *= group["lr"] / (1 - beta1**t)
         p.data -= step
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    _non_negative_slots = ("v",)
+
+    def state_lists(self) -> dict[str, list[Any]]:
         return {"m": self.m, "v": self.v}

@@ -30,7 +30,7 @@ class AdamW(Adam):
 
     Args:
         params: parameters to update, or parameter groups (see Optimizer).
-        lr: learning rate, > 0.
+        lr: learning rate, >= 0.
         betas: (beta1, beta2), each in [0, 1).
         eps: added to the denominator, > 0.
         weight_decay: decoupled decay coefficient, >= 0 (PyTorch's default 0.01).

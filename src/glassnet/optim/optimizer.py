@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from glassnet._checks import in_range, positive_float, real, short
+from glassnet._checks import all_finite, in_range, real, short
 from glassnet.module import Parameter
 
 __all__ = ["Optimizer"]
@@ -23,7 +23,8 @@ class Optimizer:
             that group only (``[{"params": decay, "weight_decay": 0.1},
             {"params": no_decay, "weight_decay": 0.0}]``). Values a group does
             not give are the constructor's.
-        lr: the learning rate, > 0.
+        lr: the learning rate, >= 0 (as in PyTorch, 0 is allowed: a schedule may end there, and
+            a checkpoint written then must resume).
 
     Subclasses implement ``_update(i, p)`` for the i-th parameter; their state
     lives in lists indexed like ``self.params`` (every group's parameters, in
@@ -46,9 +47,9 @@ class Optimizer:
             raise TypeError(
                 f"params must be an iterable of Parameters, such as model.parameters(). Received: params={short(params)}"
             ) from None
-        lr = positive_float(lr, "lr")
+        lr = non_negative(lr, "lr")
         self.defaults: dict[str, Any] = {"lr": lr, **(defaults or {})}
-        self._checks: dict[str, Callable[[Any, str], Any]] = {"lr": positive_float, **(checks or {})}
+        self._checks: dict[str, Callable[[Any, str], Any]] = {"lr": non_negative, **(checks or {})}
         grouped = bool(items) and all(isinstance(g, dict) for g in items)
         raw_groups = items if grouped else [{"params": items}]
         self.param_groups: list[dict[str, Any]] = [self._make_group(g, k, grouped) for k, g in enumerate(raw_groups)]
@@ -117,7 +118,9 @@ class Optimizer:
     def _update(self, i: int, p: Parameter) -> None:
         raise NotImplementedError
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    _non_negative_slots: tuple[str, ...] = ()  # slots that are means of squares: never negative
+
+    def state_lists(self) -> dict[str, list[Any]]:
         """Per-parameter state, by name; subclasses list theirs."""
         return {}
 
@@ -136,12 +139,19 @@ class Optimizer:
             groups.append({**settings, "params": list(range(start, start + n))})
             start += n
         state["param_groups"] = groups
-        for name, values in self._state_lists().items():
+        for name, values in self.state_lists().items():
             state[name] = [None if v is None else v.copy() for v in values]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()``'s values, all checked before any is set.
+
+        Refused (ValueError naming the entry): groups of other sizes, unknown or invalid settings,
+        a step count that is not an integer >= 0, slots of other shapes, non-finite slot values,
+        and negative values in a slot that is a mean of squares (Adam's ``v``).
+        """
         groups = state.get("param_groups")
+        settings: list[dict[str, Any]] = []
         if groups is not None:
             if not isinstance(groups, list) or [len(g.get("params", ())) for g in groups] != [
                 len(g["params"]) for g in self.param_groups
@@ -150,7 +160,8 @@ class Optimizer:
                     "state['param_groups'] does not match this optimizer's groups "
                     f"(sizes {[len(g['params']) for g in self.param_groups]})"
                 )
-            for target, saved in zip(self.param_groups, groups):
+            for saved in groups:
+                checked = {}
                 for name, value in saved.items():
                     if name == "params":
                         continue
@@ -158,11 +169,16 @@ class Optimizer:
                         raise ValueError(f"state['param_groups'] has an unknown setting {name!r}")
                     check = self._checks.get(name)
                     value = tuple(value) if isinstance(self.defaults[name], tuple) else value
-                    target[name] = check(value, name) if check is not None else value
+                    checked[name] = check(value, name) if check is not None else value
+                settings.append(checked)
         else:
-            self.lr = positive_float(state["lr"], "lr")
-        self.steps = int(state["steps"])
-        for name, values in self._state_lists().items():
+            lr = non_negative(state["lr"], "lr")
+            settings = [{"lr": lr} for _ in self.param_groups]
+        steps = state["steps"]
+        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or not 0 <= steps <= 2**62:
+            raise ValueError(f"state['steps'] must be an integer >= 0. Received: steps={short(steps)}")
+        slots: dict[str, list[np.ndarray | None]] = {}
+        for name, values in self.state_lists().items():
             loaded = state[name]
             if len(loaded) != len(values):
                 raise ValueError(
@@ -177,7 +193,18 @@ class Optimizer:
                     raise ValueError(
                         f"state[{name!r}][{i}] has shape {np.shape(v)}, but the parameter has shape {p.data.shape}"
                     )
-            values[:] = [None if v is None else np.array(v, dtype=p.data.dtype) for v, p in zip(loaded, self.params)]
+            slots[name] = [None if v is None else np.array(v, dtype=p.data.dtype) for v, p in zip(loaded, self.params)]
+            for i, v in enumerate(slots[name]):
+                if v is not None and not all_finite(v):
+                    raise ValueError(f"state[{name!r}][{i}] holds NaN or infinite values")
+                if v is not None and name in self._non_negative_slots and (v < 0).any():
+                    raise ValueError(f"state[{name!r}][{i}] holds negative values, but it is a mean of squares")
+        # everything checked: now set it
+        for target, checked in zip(self.param_groups, settings):
+            target.update(checked)
+        self.steps = int(steps)
+        for name, values in self.state_lists().items():
+            values[:] = slots[name]
 
     def __repr__(self) -> str:
         groups = f", {len(self.param_groups)} groups" if len(self.param_groups) > 1 else ""

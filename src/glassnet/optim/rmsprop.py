@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
 
     Args:
         params: parameters to update, or parameter groups (see Optimizer).
-        lr: learning rate, > 0.
+        lr: learning rate, >= 0.
         alpha: smoothing constant in [0, 1).
         eps: added to the denominator, > 0.
         momentum: >= 0.
@@ -80,5 +80,7 @@ class RMSprop(Optimizer):
             d = b
         p.data -= group["lr"] * d
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    _non_negative_slots = ("square_avg",)
+
+    def state_lists(self) -> dict[str, list[Any]]:
         return {"square_avg": self.square_avg, "velocity": self.velocity}

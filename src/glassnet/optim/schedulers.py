@@ -12,7 +12,7 @@ from typing import Any
 
 from glassnet._checks import positive_float, positive_int, real, short
 from glassnet.callbacks import Callback
-from glassnet.optim.optimizer import Optimizer
+from glassnet.optim.optimizer import Optimizer, non_negative
 
 __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "WarmupCosineLR"]
 
@@ -46,7 +46,7 @@ class LRScheduler(Callback):
             raise ValueError(
                 f"a schedule's state must be {{'base_lr': ..., 'last_epoch': ...}}. Received: {state!r:.200}"
             )
-        self.base_lr = positive_float(state["base_lr"], "base_lr")
+        self.base_lr = non_negative(state["base_lr"], "base_lr")  # a run may start at lr 0
         self.last_epoch = positive_int(state["last_epoch"], "last_epoch", allow_zero=True)
 
 

@@ -30,7 +30,7 @@ class SGD(Optimizer):
 
     Args:
         params: parameters to update (``model.parameters()``), or parameter groups (see Optimizer).
-        lr: learning rate, > 0.
+        lr: learning rate, >= 0.
         momentum: in [0, 1); 0.9 is usual.
         nesterov: use Nesterov momentum (needs momentum > 0).
         weight_decay: L2 penalty coefficient, >= 0.
@@ -74,5 +74,5 @@ class SGD(Optimizer):
             g = g + momentum * b if group["nesterov"] else b
         p.data -= group["lr"] * g
 
-    def _state_lists(self) -> dict[str, list[Any]]:
+    def state_lists(self) -> dict[str, list[Any]]:
         return {"velocity": self.velocity}

@@ -1,0 +1,38 @@
+"""``glassnet export MODEL OUT.onnx``: a saved model as an ONNX file (needs glassnet[onnx])."""
+
+from __future__ import annotations
+
+import argparse
+
+from glassnet.cli.args import shape
+from glassnet.cli.common import load_model
+from glassnet.cli.errors import CommandError
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_file", metavar="MODEL", help="a model file (model.gnet)")
+    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write (replaced atomically)")
+    p.add_argument(
+        "--input-shape",
+        type=shape,
+        default=None,
+        help="input shape without the batch axis (default: the recorded one)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from glassnet.onnx import IR_VERSION, OPSET
+    from glassnet.onnx import export as export_onnx
+
+    model, info = load_model(args.model_file)
+    shape = args.input_shape or info.input_shape
+    if shape is None:
+        raise CommandError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
+    # a missing or read-only folder or a full disk raises OSError: cli.py prints one line; the old file stays
+    proto = export_onnx(model, args.output, shape)
+    out_dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    print(
+        f"{args.output}: ONNX opset {OPSET}, IR version {IR_VERSION}, {len(proto.graph.node)} nodes; "
+        f"input 'input' (N, {', '.join(map(str, shape))}) -> output 'output' ({', '.join(map(str, out_dims))})"
+    )
+    return 0
