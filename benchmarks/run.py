@@ -30,8 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL_FRAMEWORKS = ("glassnet", "torch", "sklearn")
 ALL_WORKLOADS = ("tutorial", "mlp", "cnn", "mlp-predict", "cnn-predict", "lstm", "lstm-generate")
 SEQUENCE_WORKLOADS = ("lstm", "lstm-generate")  # benchmarks/lstm.py; timed per step / per generated text: never scaled
-# Language-model workloads: opt-in (--workloads gpt), each run by its own module with its own table.
+# Language-model workloads, each run by its own module with its own table (gpt2: opt-in, --workloads gpt2).
 TEXT_WORKLOADS = {"gpt": "benchmarks.gpt", "gpt2": "benchmarks.gpt2"}
+DEFAULT_WORKLOADS = (*ALL_WORKLOADS, "gpt")
+# The scaling table: each library on one thread and on --threads, for the training workloads that have a PyTorch twin.
+SCALING_WORKLOADS = ("mlp", "cnn", "lstm", "gpt")
 NAMES = {"glassnet": "glassnet", "torch": "PyTorch", "sklearn": "scikit-learn", "numpy": "NumPy loop"}
 REFERENCE = {"tutorial": "numpy"}  # every other workload is compared with PyTorch
 # the project's targets for glassnet's time / the reference's time
@@ -53,6 +56,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         warmup_batches=10,
         torch_gemm=True,
         group=False,
+        scaling=True,
     ),
     "quick": dict(
         gen_length=500,
@@ -67,6 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         warmup_batches=5,
         torch_gemm=True,
         group=False,
+        scaling=False,
     ),
     "tiny": dict(
         gen_length=20,
@@ -81,8 +86,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         warmup_batches=1,
         torch_gemm=False,
         group=True,
+        scaling=False,
     ),
 }
+
+
+def _all_cores() -> int:
+    """The cores this process may run on (its CPU affinity), as glassnet's default thread count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,11 +113,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(ALL_FRAMEWORKS),
         help="comma-separated subset of %(default)s; missing packages are skipped",
     )
-    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of %(default)s")
+    p.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS), help="comma-separated subset of %(default)s")
     p.add_argument(
         "--repeats", type=int, help="processes per framework and workload; the table shows medians (default 3)"
     )
-    p.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=_all_cores(),
+        help="threads for every library (default: the cores this process may use, here %(default)s)",
+    )
+    p.add_argument(
+        "--scaling",
+        action=argparse.BooleanOptionalAction,
+        help="also run glassnet and PyTorch on 1 thread and on --threads, and print each one's speed-up "
+        f"(for {', '.join(SCALING_WORKLOADS)} among --workloads; on by default in the full run)",
+    )
     p.add_argument("--limit", type=int, help="MLP training samples (default: all 60,000)")
     p.add_argument("--cnn-limit", type=int, help="CNN training samples (default 20,000; 60000 for a whole epoch)")
     p.add_argument("--test-limit", type=int, help="test images for the predict workloads (default: all 10,000)")
@@ -406,6 +430,81 @@ def format_table(summary: dict[str, Any], args: argparse.Namespace, data: str) -
     return "\n".join(lines_out)
 
 
+# -- the scaling table ----------------------------------------------------------------------------
+
+
+def text_flags(args: argparse.Namespace, frameworks: list[str], threads: int, repeats: int | None = None) -> list[str]:
+    """The flags for a language-model module (benchmarks.gpt) at ``threads`` threads."""
+    flags = ["--threads", str(threads), "--repeats", str(args.repeats if repeats is None else repeats)]
+    flags += ["--frameworks", ",".join(fw for fw in frameworks if fw != "sklearn")]
+    if args.tiny:
+        flags += ["--steps", "3", "--warmup", "1", "--gen-length", "20"]
+    elif args.quick:
+        flags += ["--steps", "100"]
+    return flags
+
+
+def measure_scaling(args: argparse.Namespace, frameworks: list[str], workloads: list[str]) -> dict[str, Any]:
+    """Seconds per sample (per step for the GPT) of glassnet and PyTorch on 1 thread and on --threads.
+
+    The thread counts alternate within each repeat, and each run is a fresh process.
+    """
+    import copy
+
+    chosen = [fw for fw in ("glassnet", "torch") if fw in frameworks]
+    counts = sorted({1, args.threads})
+    times: dict[tuple[str, str, int], list[float]] = {}
+    for r in range(args.repeats):
+        for threads in counts if r % 2 == 0 else counts[::-1]:
+            for workload in workloads:
+                if workload in TEXT_WORKLOADS:
+                    module = importlib.import_module(TEXT_WORKLOADS[workload])
+                    sub = module.parse_args(text_flags(args, chosen, threads, repeats=1))
+                    for fw, runs in module.measure(sub, chosen).items():
+                        for run in runs:
+                            times.setdefault((workload, fw, threads), []).append(statistics.median(run["times"]))
+                    continue
+                sub = copy.copy(args)
+                sub.threads = threads
+                for fw in chosen:
+                    if fw not in SUPPORTED[workload]:
+                        continue
+                    print(f"[scaling] repeat {r + 1}: {NAMES[fw]} {workload}, {threads} thread(s) ...", file=sys.stderr)
+                    out = run_worker(sub, fw, [workload])
+                    for record in out.get("results", []):
+                        per_sample = record["seconds"] / record["samples"]
+                        times.setdefault((workload, fw, threads), []).append(per_sample)
+    return {"counts": counts, "times": times, "workloads": workloads, "frameworks": chosen}
+
+
+def format_scaling(scaling: dict[str, Any], args: argparse.Namespace) -> str:
+    counts, times = scaling["counts"], scaling["times"]
+    many = counts[-1]
+    lines = [
+        f"Scaling: each library on 1 thread and on {many} (the cores this process may use: {_all_cores()}), "
+        f"median of {args.repeats} interleaved process(es) per cell; machine: {cpu_model()}",
+        "",
+        f"{'workload':<30} {'framework':<10} {'1 thread':>12} {f'{many} threads':>12} {'speed-up':>9}",
+    ]
+    for workload in scaling["workloads"]:
+        unit = "ms/step" if workload in TEXT_WORKLOADS else "us/sample"
+        scale = 1e3 if workload in TEXT_WORKLOADS else 1e6
+        label = "GPT train step, batch 12x64" if workload == "gpt" else LABELS[workload]
+        for fw in scaling["frameworks"]:
+            cells = [times.get((workload, fw, n)) for n in counts]
+            if not all(cells):
+                continue
+            one, all_ = (statistics.median(c) for c in (cells[0], cells[-1]))  # type: ignore[arg-type]
+            lines.append(
+                f"{label:<30} {NAMES[fw]:<10} {scale * one:>8.1f} {unit[:2]:<3} {scale * all_:>8.1f} {unit[:2]:<3}"
+                f" {one / all_:>8.2f}x"
+            )
+    lines.append(
+        "(ms: milliseconds per training step; us: microseconds per training sample; speed-up = 1 thread / all)"
+    )
+    return "\n".join(lines)
+
+
 def _load_average() -> float | None:
     """The 1-minute load average: above 0 before the run, something else was using the CPUs."""
     try:
@@ -496,18 +595,20 @@ def main(argv: list[str] | None = None) -> int:
         print("glassnet is not importable: install it with pip install -e . from the repository root", file=sys.stderr)
         return 2
     text = [w for w in args.workloads if w in TEXT_WORKLOADS]
+    scaling = [w for w in args.workloads if w in SCALING_WORKLOADS] if args.scaling else []
     args.workloads = [w for w in args.workloads if w not in TEXT_WORKLOADS]
     for workload in text:  # e.g. benchmarks.gpt: same threads and repeats, its own table
         module = importlib.import_module(TEXT_WORKLOADS[workload])
-        flags = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
-        flags += ["--frameworks", ",".join(fw for fw in frameworks if fw != "sklearn")]
         if workload == "gpt2":  # GPT-2 124M: presets of its own
+            flags = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
+            flags += ["--frameworks", ",".join(fw for fw in frameworks if fw != "sklearn")]
             flags += ["--tiny"] if args.tiny else ["--quick"] if args.quick else []
-        elif args.tiny:
-            flags += ["--steps", "3", "--warmup", "1", "--gen-length", "20"]
-        elif args.quick:
-            flags += ["--steps", "100"]
-        module.main(flags)
+            module.main(flags)
+        else:
+            module.main(text_flags(args, frameworks, args.threads))
+        print()
+    if scaling:
+        print(format_scaling(measure_scaling(args, frameworks, scaling), args))
         print()
     if not args.workloads:
         return 0

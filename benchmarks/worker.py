@@ -85,6 +85,7 @@ THREAD_ENV_VARS = (
     "MKL_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
+    "GLASSNET_NUM_THREADS",
 )
 
 
@@ -125,6 +126,11 @@ def import_framework(framework: str, threads: int) -> tuple[dict[str, Any], Any]
         info["blas_threads"] = "threadpoolctl not installed; thread env vars only"
     else:
         handle = threadpool_limits(limits=threads)
+        if framework == "glassnet":  # glassnet's own policy: its threads, the BLAS pool held at one
+            import glassnet
+
+            glassnet.set_num_threads(threads)
+            info["glassnet_threads"] = glassnet.get_num_threads()
         pools = threadpool_info()
         info["blas_threads"] = sorted({f"{d['prefix']}={d['num_threads']}" for d in pools})
         # which BLAS NumPy (and PyTorch) really loaded, and the kernel it picked for this CPU

@@ -7,7 +7,7 @@ The package is built in layers; a module imports only from its own layer or the 
     _files      registry   losses       training, checkpoint    explain, diagnostics,
     _archive    callbacks  metrics      distributed             lr_find, pictures,
     init, plot             optim/                               report, sklearn,
-                           datasets/                            onnx/
+    parallel               datasets/                            onnx/
 
 Every ``import`` counts, at the top of a file or inside a function, except those under
 ``if TYPE_CHECKING:`` (annotations only, never run). The test fails on
@@ -36,7 +36,7 @@ PACKAGE = SRC / "glassnet"
 # (prefix, layer): a module belongs to the longest prefix that matches its dotted name
 LAYERS = {
     "leaves": ("glassnet._checks", "glassnet._files", "glassnet._archive", "glassnet._version", "glassnet.init",
-               "glassnet.plot", "glassnet.safetensors"),
+               "glassnet.plot", "glassnet.safetensors", "glassnet.parallel"),
     "contract": ("glassnet.module", "glassnet.registry", "glassnet.callbacks"),
     "blocks": ("glassnet.layers", "glassnet.losses", "glassnet.metrics", "glassnet.optim", "glassnet.datasets"),
     "assembly": ("glassnet.models", "glassnet.io", "glassnet.history", "glassnet.training", "glassnet.checkpoint",

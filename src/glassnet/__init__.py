@@ -65,6 +65,7 @@ from glassnet.optim import (
     WarmupCosineLR,
     clip_grad_norm,
 )
+from glassnet.parallel import get_num_threads, set_num_threads
 from glassnet.registry import register_layer
 
 __version__ = _version.VERSION
@@ -132,6 +133,8 @@ __all__ = [
     "explain",
     "Diagnostics",
     "lr_find",
+    "set_num_threads",
+    "get_num_threads",
     "__version__",
 ]
 

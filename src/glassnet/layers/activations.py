@@ -3,6 +3,10 @@
 Each derivative is written from what forward cached; where the forward output
 determines the derivative (sigmoid, tanh), the output is cached rather
 than recomputed.
+
+ReLU, Sigmoid, Tanh and GELU compute a large array in blocks over glassnet's threads
+(``glassnet.parallel.elementwise``); each element goes through the same operations
+whichever block holds it, so the numbers do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from glassnet._checks import real, short
 from glassnet.layers._base import missing_cache
 from glassnet.layers._erf import erf, erfc, normal_cdf  # noqa: F401  (erf and erfc: public here too)
 from glassnet.module import Module
+from glassnet.parallel import elementwise
 from glassnet.registry import register_layer
 
 __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax"]
@@ -81,15 +86,28 @@ class Sigmoid(_Elementwise):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.logaddexp(0, -x)
-        np.negative(y, out=y)
-        np.exp(y, out=y)
+        y = np.empty(x.shape, np.result_type(x.dtype, np.float16))  # integers become floats, as logaddexp does
+
+        def block(xb: np.ndarray, yb: np.ndarray) -> None:
+            np.negative(xb, out=yb)
+            np.logaddexp(0, yb, out=yb)
+            np.negative(yb, out=yb)
+            np.exp(yb, out=yb)
+
+        elementwise(block, x, y)
         self._keep(y)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self._cached()
-        return dy * y * (1 - y)
+        dx = np.empty(dy.shape, np.result_type(dy, y))
+
+        def block(dyb: np.ndarray, yb: np.ndarray, dxb: np.ndarray) -> None:
+            np.multiply(dyb, yb, out=dxb)
+            dxb *= 1 - yb
+
+        elementwise(block, dy, y, dx)
+        return dx
 
 
 @register_layer
@@ -106,13 +124,20 @@ class Tanh(_Elementwise):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.tanh(x)
+        y = np.empty(x.shape, np.result_type(x.dtype, np.float16))
+        elementwise(lambda xb, yb: np.tanh(xb, out=yb), x, y)
         self._keep(y)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self._cached()
-        return dy * (1 - y * y)
+        dx = np.empty(dy.shape, np.result_type(dy, y))
+
+        def block(dyb: np.ndarray, yb: np.ndarray, dxb: np.ndarray) -> None:
+            np.multiply(dyb, 1 - yb * yb, out=dxb)
+
+        elementwise(block, dy, y, dx)
+        return dx
 
 
 @register_layer
@@ -144,13 +169,27 @@ class ReLU(_Elementwise):
         self.inplace = inplace
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.maximum(x, 0, out=x if self.inplace else None)
-        self._cache = y > 0 if self.training else None  # no mask to compute in eval mode
+        y = x if self.inplace else np.empty_like(x)
+        if not self.training:  # no mask to compute in eval mode
+            elementwise(lambda xb, yb: np.maximum(xb, 0, out=yb), x, y)
+            self._cache = None
+            return y
+        mask = np.empty(x.shape, dtype=bool)
+
+        def block(xb: np.ndarray, yb: np.ndarray, maskb: np.ndarray) -> None:
+            np.maximum(xb, 0, out=yb)
+            np.greater(yb, 0, out=maskb)
+
+        elementwise(block, x, y, mask)
+        self._cache = mask
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         mask = self._cached()
-        return dy * mask  # a product with the bool mask is several times faster than np.where
+        dx = np.empty(dy.shape, np.result_type(dy, mask))
+        # a product with the bool mask is several times faster than np.where
+        elementwise(lambda dyb, maskb, dxb: np.multiply(dyb, maskb, out=dxb), dy, mask, dx)
+        return dx
 
     def get_config(self) -> dict[str, Any]:
         # the default is left out, so models saved before the argument existed read the same
@@ -231,7 +270,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_CLIP = 20.0  # GELU's tanh form: tanh(sqrt(2/pi) (20 + 0.044715·20³)) is 1 to double precision
 
 
-def erf_float32(x: np.ndarray) -> np.ndarray:
+def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """erf for float32 arrays, within 1e-6 of the exact value (float32 holds about 6e-8 near 1).
 
     Abramowitz & Stegun 7.1.26: erf(|x|) = 1 - (a1 t + a2 t² + ... + a5 t⁵) exp(-x²),
@@ -252,7 +291,7 @@ def erf_float32(x: np.ndarray) -> np.ndarray:
     np.exp(e, out=e)
     poly *= e
     np.subtract(np.float32(1.0), poly, out=poly)
-    return np.copysign(poly, x, out=poly)
+    return np.copysign(poly, x, out=poly if out is None else out)
 
 
 @register_layer
@@ -285,34 +324,52 @@ class GELU(_Elementwise):
         self.approximate = approximate
         self._x: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def _cdf(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Phi(x), or its tanh approximation, into ``out`` (x's dtype)."""
         if self.approximate == "tanh":
             xc = np.clip(x, -_TANH_CLIP, _TANH_CLIP)  # tanh is ±1 there already; x³ can't overflow
             u = _SQRT_2_OVER_PI * (xc + 0.044715 * xc**3)
-            cdf = 0.5 * (1 + np.tanh(u))
+            np.tanh(u, out=out)
+            out += 1
+            out *= 0.5  # 0.5 * (1 + tanh(u))
+        elif x.dtype == np.float32:  # a float32 erf: float32 results, several times faster
+            erf_float32(x * np.float32(1 / math.sqrt(2.0)), out=out)
+            out += np.float32(1.0)
+            out *= np.float32(0.5)
         else:
-            if x.dtype == np.float32:  # a float32 erf: float32 results, several times faster
-                cdf = erf_float32(x * np.float32(1 / math.sqrt(2.0)))
-                cdf += np.float32(1.0)
-                cdf *= np.float32(0.5)
-            else:
-                cdf = normal_cdf(x).astype(x.dtype, copy=False)
+            out[...] = normal_cdf(x)
+
+    def _slope(self, x: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+        """dy/dx from the cached input and cdf."""
+        if self.approximate == "tanh":
+            t = 2 * cdf - 1
+            xc = np.clip(x, -_TANH_CLIP, _TANH_CLIP)  # where clipped, 1 - t² is 0 exactly
+            return cdf + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * xc * xc)
+        xc = np.clip(x, -40, 40)  # phi(40) underflows to 0 already; x² can't overflow
+        return cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * xc * xc))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype.kind != "f":  # the float32 cast of Module.__call__, for a direct call too
+            x = x.astype(np.float32)
+        cdf = np.empty_like(x)
+        y = np.empty_like(x)
+
+        def block(xb: np.ndarray, cdfb: np.ndarray, yb: np.ndarray) -> None:
+            self._cdf(xb, cdfb)
+            np.multiply(xb, cdfb, out=yb)
+
+        elementwise(block, x, cdf, y)
         self._keep(cdf)
         self._x = x if self.training else None
-        return x * cdf
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cdf, x = self._cached(), self._x
         if x is None:
             raise missing_cache(self)
-        if self.approximate == "tanh":
-            t = 2 * cdf - 1
-            xc = np.clip(x, -_TANH_CLIP, _TANH_CLIP)  # where clipped, 1 - t² is 0 exactly
-            slope = cdf + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * xc * xc)
-        else:
-            xc = np.clip(x, -40, 40)  # phi(40) underflows to 0 already; x² can't overflow
-            slope = cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * xc * xc))
-        return dy * slope
+        dx = np.empty(dy.shape, np.result_type(dy, cdf))
+        elementwise(lambda dyb, xb, cdfb, dxb: np.multiply(dyb, self._slope(xb, cdfb), out=dxb), dy, x, cdf, dx)
+        return dx
 
     def get_config(self) -> dict[str, Any]:
         return {"approximate": self.approximate}
