@@ -1,6 +1,10 @@
 """Run by test_distributed.py under mpirun: trains a small float64 model data-parallel, rank 0 writes its weights.
 
     mpirun -n 2 python tests/mpi_worker.py KIND OUT.npz [--differ] [--kill-rank R] [--fewer-samples]
+        [--full-disk R]
+
+``--full-disk R``: rank R cannot write more than 4 KiB
+to a file (RLIMIT_FSIZE, as a full disk) and a ModelCheckpoint saves every epoch.
 
 KIND is "mlp", "mlp-dropout", "cnn" (BatchNorm2d, synchronised), "gpt" (a tiny GPT) or "lstm" (Embedding, LSTM, Linear).
 ``build(kind)`` is also what the test trains in one process, for the comparison.
@@ -68,6 +72,15 @@ def main(argv: list[str]) -> int:
     if "--fewer-samples" in argv and dp.rank == 1:
         x, y = x[:-1], y[:-1]
     callbacks: list[gn.Callback] = []
+    full_disk = int(argv[argv.index("--full-disk") + 1]) if "--full-disk" in argv else None
+    if full_disk is not None:
+        if dp.rank == full_disk:
+            import resource
+            import signal
+
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so that a write past the limit fails with EFBIG
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        callbacks.append(gn.ModelCheckpoint(out + ".ck.gnet", monitor="loss"))
     if "--kill-rank" in argv:
         victim = int(argv[argv.index("--kill-rank") + 1])
 
@@ -80,7 +93,8 @@ def main(argv: list[str]) -> int:
                     os.kill(os.getpid(), signal.SIGKILL)
 
         callbacks.append(Die())
-        epochs = 1000  # the survivors would train for a long time: they must stop because a rank died
+    if "--kill-rank" in argv or full_disk == 0:
+        epochs = 1000  # the survivors would train for a long time: they must stop because a rank failed
     else:
         epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else 3
     if "--checkpoint" in argv:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -41,14 +42,35 @@ needs_mpi = pytest.mark.skipif(
 )
 
 
-def _run(ranks: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def _job(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """Run an mpirun job; one that outlives ``timeout`` (a hang) fails the test after its process group is ended."""
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
+    ) as job:
+        try:
+            out, err = job.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(job.pid, signal.SIGKILL)  # mpirun and the ranks it started: nothing is left spinning
+            out, err = job.communicate()
+            pytest.fail(f"the MPI job hung: still running after {timeout:g} s\n{err[-2000:]}")
+    return subprocess.CompletedProcess(cmd, job.returncode, out, err)
+
+
+def _mpi_env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(gn.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env
+
+
+def _mpirun_cmd(ranks: int) -> list[str]:
     cmd = [_mpirun(), "-n", str(ranks), "--oversubscribe"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-run-as-root")  # Open MPI refuses root without it
-    env = {**os.environ, "PYTHONPATH": str(Path(gn.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
-    env["OPENBLAS_NUM_THREADS"] = "1"
-    cmd += [sys.executable, str(WORKER), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return cmd
+
+
+def _run(ranks: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return _job([*_mpirun_cmd(ranks), sys.executable, str(WORKER), *args], timeout, env=_mpi_env())
 
 
 def _single_process(kind: str, **kwargs) -> tuple[dict[str, np.ndarray], list[float]]:
@@ -141,7 +163,10 @@ def test_dropout_and_shuffling_are_deterministic_for_a_seed(tmp_path):
 @needs_mpi
 @pytest.mark.parametrize(
     ("flag", "message"),
-    [("--differ", "rank 1 has built a different model"), ("--fewer-samples", "different number of samples")],
+    [
+        ("--differ", "rank 1 has built a different model"),
+        ("--fewer-samples", "different number of samples"),
+    ],
 )
 def test_ranks_that_disagree_are_refused_at_the_start(flag, message, tmp_path):
     done = _run(2, "mlp", str(tmp_path / "w.npz"), flag)
@@ -157,6 +182,15 @@ def test_a_killed_rank_stops_the_others_instead_of_hanging(tmp_path):
     assert done.returncode != 0
     assert time.monotonic() - started < 180
     assert not (tmp_path / "w.npz").exists()  # the survivor never finished its 1,000 epochs
+
+
+@needs_mpi
+def test_rank_0_alone_writes_the_checkpoints(tmp_path):
+    out = tmp_path / "w.npz"
+    done = _run(2, "mlp", str(out), "--full-disk", "1", "--epochs", "2", timeout=120)  # rank 1 cannot write files
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path)) == ["w.npz", "w.npz.ck.gnet"]
+    assert gn.checkpoint.read_checkpoint(tmp_path / "w.npz.ck.gnet").epoch == 2
 
 
 def test_distributed_must_be_a_flag_or_a_data_parallel():
