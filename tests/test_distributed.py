@@ -7,6 +7,7 @@ skip, saying why, when mpi4py or mpirun is missing: ``pip install "glassnet[mpi]
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -149,6 +150,42 @@ def test_glassnet_train_distributed_trains_the_model_one_process_trains(tmp_path
         np.testing.assert_allclose(p.data, q.data, rtol=1e-4, atol=1e-6)  # float32: sums in another order
 
 
+# `glassnet ARGS` under mpirun with other ARGS on each rank, and optionally a file size limit (a full disk)
+PER_RANK = """
+import json, os, resource, signal, sys
+from mpi4py import MPI  # started before the limit, which would also stop MPI's shared-memory files
+from glassnet.cli.main import main
+given = json.loads(sys.argv[1])[int(os.environ["OMPI_COMM_WORLD_RANK"])]
+if given.get("file_size_limit"):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (given["file_size_limit"], resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+sys.exit(main(given["argv"]))
+"""
+
+
+def _glassnet_per_rank(tmp_path: Path, *ranks: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    script = tmp_path / "per_rank.py"
+    script.write_text(PER_RANK)
+    cmd = [*_mpirun_cmd(len(ranks)), sys.executable, str(script), json.dumps(ranks)]
+    return _job(cmd, timeout, env=_mpi_env())
+
+
+DIGITS = ["train", "--data", "digits", "--model", "mlp", "--distributed"]
+
+
+@needs_mpi
+def test_glassnet_train_refuses_ranks_given_other_flags(tmp_path):
+    done = _glassnet_per_rank(
+        tmp_path,
+        {"argv": [*DIGITS, "--epochs", "2", "--out", str(tmp_path / "a")]},
+        {"argv": [*DIGITS, "--epochs", "3", "--out", str(tmp_path / "b")]},
+    )
+    assert done.returncode != 0
+    assert "glassnet train: error: distributed training: the ranks disagree on epochs (rank 0: 2; rank 1: 3)" in (
+        done.stderr
+    )
+
+
 @needs_mpi
 def test_dropout_and_shuffling_are_deterministic_for_a_seed(tmp_path):
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
@@ -164,8 +201,11 @@ def test_dropout_and_shuffling_are_deterministic_for_a_seed(tmp_path):
 @pytest.mark.parametrize(
     ("flag", "message"),
     [
-        ("--differ", "rank 1 has built a different model"),
-        ("--fewer-samples", "different number of samples"),
+        (
+            "--differ",
+            "the model (architecture, shapes or dtypes) (rank 0: 147 parameters in 4 arrays; rank 1: 156 parameters",
+        ),
+        ("--fewer-samples", "the number of training samples (rank 0: 100; rank 1: 99)"),
     ],
 )
 def test_ranks_that_disagree_are_refused_at_the_start(flag, message, tmp_path):
@@ -182,6 +222,43 @@ def test_a_killed_rank_stops_the_others_instead_of_hanging(tmp_path):
     assert done.returncode != 0
     assert time.monotonic() - started < 180
     assert not (tmp_path / "w.npz").exists()  # the survivor never finished its 1,000 epochs
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    ("mismatch", "named", "also"),
+    [
+        ("epochs", "epochs (rank 0: 3; rank 1: 4)", ""),
+        ("lr", 'the optimizer (type and settings) (rank 0: ["SGD", [{"lr": 0.1,', 'rank 1: ["SGD", [{"lr": 0.2,'),
+        (
+            "momentum",
+            'the optimizer (type and settings) (rank 0: ["SGD", [{"lr": 0.1, "momentum": 0.9',
+            '"momentum": 0.5',
+        ),
+        ("seed", "seed (rank 0: 0; rank 1: 1)", ""),
+        ("seed-none", "seed (rank 0: 0; rank 1: null)", ""),
+        ("early-stopping", 'callbacks (other than those only rank 0 runs) (rank 0: []; rank 1: [["EarlyStopping"', ""),
+        ("validation", 'validation_data[0] (rank 0: "(30, 5) float64 rows', 'rank 1: "none")'),
+        ("metrics", 'metrics (rank 0: ["accuracy"]; rank 1: [])', ""),
+        ("data", 'the training data x (rank 0: "(100, 5) float64 rows', ""),
+        ("val-data", "validation_data[0] (rank 0:", ""),
+    ],
+)
+def test_ranks_given_other_settings_or_data_are_refused_naming_what_differs(mismatch, named, also, tmp_path):
+    out = tmp_path / "w.npz"
+    done = _run(2, "mlp", str(out), "--mismatch", mismatch, timeout=120)
+    assert done.returncode != 0
+    assert "CollectiveError: distributed training: the ranks disagree on " + named in done.stderr, done.stderr[-2000:]
+    assert also in done.stderr
+    assert "MPI_ERR" not in done.stderr and not out.exists()
+
+
+@needs_mpi
+def test_ranks_given_the_same_settings_and_validation_data_train(tmp_path):
+    out = tmp_path / "w.npz"
+    done = _run(2, "mlp", str(out), "--mismatch", "none", timeout=120)  # every setting checked, none differs
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(np.load(out)["loss"]) == 3
 
 
 @needs_mpi

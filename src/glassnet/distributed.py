@@ -4,8 +4,10 @@
 one process with the same global ``batch_size``:
 
 - at the start, rank 0's parameters and buffers are broadcast, after a check
-  that every rank built the same architecture and holds the same number of
-  samples (a mismatch is a ValueError on every rank, not a hang);
+  that every rank built the same architecture and was given the same data and
+  settings (epochs, batch size, seed, optimizer, loss, metrics, callbacks,
+  validation data; a mismatch is a ``CollectiveError``, a ValueError raised on
+  every rank that names what differs, not a hang or a silent divergence);
 - every rank draws the same shuffled order, and takes its contiguous part of
   each global batch: rank r of M gets samples ``[r * B // M, (r + 1) * B // M)``,
   so every rank runs the same number of steps and a short last batch is split
@@ -45,15 +47,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from glassnet._checks import short
+from glassnet._checks import as_rng, short
 from glassnet.module import Module
 
-__all__ = ["DataParallel", "SingleProcess", "world"]
+__all__ = ["CollectiveError", "DataParallel", "SingleProcess", "data_digest", "world"]
+
+SHORT_VALUE = 96  # bytes of each rank's value that a mismatch's message shows
+
+
+class CollectiveError(ValueError):
+    """A ValueError that every rank raises at once, from a check the ranks take together.
+
+    No rank is left waiting for another, so it propagates as an ordinary exception.
+    """
 
 
 def _mpi() -> Any:
@@ -80,6 +91,29 @@ def _digest(text: str) -> np.ndarray:
     return np.frombuffer(hashlib.sha256(text.encode()).digest(), dtype=np.uint8).copy()
 
 
+def data_digest(a: np.ndarray | None) -> str:
+    """A cheap fingerprint of an array, the same on every machine for the same values.
+
+    Its shape, its dtype, a SHA-256 of about 64 rows taken at an even stride, and
+    the sum of all its bytes as integers (exact, so it cannot differ by rounding):
+    one pass over the data, which tells different data sets, splits, orders or
+    casts apart without sending them. ``None`` for no array.
+
+    Example:
+        >>> import numpy as np
+        >>> data_digest(np.zeros((3, 2))) == data_digest(np.zeros((3, 2)))
+        True
+        >>> data_digest(np.zeros((3, 2))) == data_digest(np.ones((3, 2)))
+        False
+    """
+    if a is None:
+        return "none"
+    rows = np.ascontiguousarray(a[:: max(1, len(a) // 64)]) if a.ndim else np.ascontiguousarray(a)
+    sample = hashlib.sha256(rows.view(np.uint8).tobytes()).hexdigest()[:16]
+    whole = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+    return f"{a.shape} {a.dtype.name} rows {sample} bytes {int(whole.sum(dtype=np.uint64))}"
+
+
 class SingleProcess:
     """The strategy of ``fit`` without MPI: one process holds the whole batch, so every hook is the identity.
 
@@ -93,7 +127,11 @@ class SingleProcess:
     def __repr__(self) -> str:
         return "SingleProcess()"
 
-    def setup(self, model: Module, samples: int, batch_size: int) -> None:
+    def rng(self, seed: Any) -> np.random.Generator:
+        """``seed`` as a Generator (None: fresh entropy)."""
+        return as_rng(seed)
+
+    def setup(self, model: Module, samples: int, batch_size: int, settings: Mapping[str, Any] | None = None) -> None:
         """Nothing to agree on or broadcast."""
 
     def teardown(self, model: Module) -> None:
@@ -141,25 +179,77 @@ class DataParallel:
         return f"DataParallel(rank={self.rank}, size={self.size}, sync_batchnorm={self.sync_batchnorm})"
 
     # -- start -------------------------------------------------------------
-    def _same_everywhere(self, local: np.ndarray, what: str) -> None:
-        """Raise ValueError on every rank if ``local`` (a uint8 digest) differs between ranks."""
-        gathered = np.empty((self.size, local.size), dtype=local.dtype)
-        self.comm.Allgather(local, gathered)
-        differ = [r for r in range(self.size) if not np.array_equal(gathered[r], gathered[0])]
-        if differ:
-            raise ValueError(f"distributed training: rank {differ[0]} has {what} than rank 0 (every rank must agree)")
+    def rng(self, seed: Any) -> np.random.Generator:
+        """``seed`` as a Generator; None draws fresh entropy on rank 0 and sends it to every rank.
 
-    def setup(self, model: Module, samples: int, batch_size: int) -> None:
-        """Check that the ranks agree, then give every rank rank 0's parameters and buffers."""
-        described = json.dumps(
-            [model.get_config(), [(n, p.data.shape, p.data.dtype.name) for n, p in model.named_parameters()]],
-            sort_keys=True,
-            default=str,
+        Every rank takes part in the one broadcast whatever its ``seed``, so that a rank given
+        another seed reaches ``setup``, which names the mismatch, instead of a broadcast no one joins.
+        """
+        entropy = np.random.default_rng().integers(2**63, size=2, dtype=np.uint64)
+        self.comm.Bcast(entropy, root=0)
+        return as_rng(seed) if seed is not None else np.random.default_rng([int(v) for v in entropy])
+
+    def _agree(self, checks: Sequence[tuple[str, str, str]]) -> None:
+        """Raise a CollectiveError on every rank naming each ``(what, value, shown)`` whose value differs.
+
+        One Allgather of the values' digests; only when some differ, a second one of the first
+        SHORT_VALUE bytes of what each rank shows of them, so that the message says what each was given.
+        """
+        local = np.stack([_digest(value) for _, value, _ in checks])
+        gathered = np.empty((self.size, *local.shape), dtype=np.uint8)
+        self.comm.Allgather(local, gathered)
+        first = {}  # check -> the first rank whose value differs from rank 0's
+        for k in range(len(checks)):
+            other = [r for r in range(1, self.size) if not np.array_equal(gathered[r, k], gathered[0, k])]
+            if other:
+                first[k] = other[0]
+        if not first:
+            return
+        shown = np.zeros((len(first), SHORT_VALUE), dtype=np.uint8)
+        for row, k in enumerate(first):
+            text = checks[k][2].encode()[:SHORT_VALUE]
+            shown[row, : len(text)] = np.frombuffer(text, dtype=np.uint8)
+        values = np.empty((self.size, *shown.shape), dtype=np.uint8)
+        self.comm.Allgather(shown, values)
+
+        def said(rank: int, row: int) -> str:
+            raw = values[rank, row].tobytes().rstrip(b"\0")
+            return raw.decode(errors="replace") + ("..." if len(raw) == SHORT_VALUE else "")
+
+        parts = [
+            f"{checks[k][0]} (rank 0: {said(0, row)}; rank {r}: {said(r, row)})"
+            for row, (k, r) in enumerate(first.items())
+        ]
+        raise CollectiveError(
+            f"distributed training: the ranks disagree on {'; and on '.join(parts)}. Every rank must call fit "
+            "with the same model, data and settings"
         )
-        self._same_everywhere(_digest(described), "built a different model (architecture, shapes or dtypes)")
-        self._same_everywhere(_digest(f"{samples} {batch_size}"), "a different number of samples or batch size")
+
+    def setup(self, model: Module, samples: int, batch_size: int, settings: Mapping[str, Any] | None = None) -> None:
+        """Check that the ranks agree, then give every rank rank 0's parameters and buffers.
+
+        Args:
+            model: the model every rank built.
+            samples, batch_size: the training set's size and the global batch.
+            settings: what else must be the same everywhere, by name (fit passes its
+                epochs, seed, optimizer, loss, metrics, callbacks, data digests, ...):
+                JSON-safe values, compared by digest; a mismatch is a CollectiveError
+                naming each setting that differs and what ranks 0 and r were given.
+        """
+        named = [(n, p.data.shape, p.data.dtype.name) for n, p in model.named_parameters()]
+        described = json.dumps([model.get_config(), named], sort_keys=True, default=str)
+        size = sum(p.data.size for p in model.parameters())
+        checks = [
+            ("the model (architecture, shapes or dtypes)", described, f"{size:,} parameters in {len(named)} arrays"),
+            ("the number of training samples", str(samples), str(samples)),
+            ("batch_size", str(batch_size), str(batch_size)),
+        ]
+        for what, value in (settings or {}).items():
+            text = json.dumps(value, sort_keys=True, default=str)
+            checks.append((what, text, text))
+        self._agree(checks)
         if batch_size < self.size:
-            raise ValueError(
+            raise CollectiveError(
                 f"distributed training: batch_size={batch_size} is smaller than the {self.size} ranks; "
                 "every rank needs at least one sample of each batch"
             )
