@@ -1,9 +1,9 @@
 """Run by test_distributed.py under mpirun: trains a small float64 model data-parallel, rank 0 writes its weights.
 
     mpirun -n 2 python tests/mpi_worker.py KIND OUT.npz [--differ] [--kill-rank R] [--fewer-samples]
-        [--full-disk R] [--mismatch WHAT]
+        [--raise-rank R] [--full-disk R] [--mismatch WHAT]
 
-``--full-disk R``: rank R cannot write more than 4 KiB
+``--raise-rank R``: rank R raises in its second batch; ``--full-disk R``: rank R cannot write more than 4 KiB
 to a file (RLIMIT_FSIZE, as a full disk) and a ModelCheckpoint saves every epoch; ``--mismatch WHAT``: rank 1
 alone is given another setting (see MISMATCHES), which fit must refuse at the start.
 
@@ -106,6 +106,15 @@ def main(argv: list[str]) -> int:
                 settings["validation_data"] = (x[30:60].copy(), y[30:60].copy())
             elif mismatch != "none":
                 raise ValueError(f"unknown mismatch {mismatch!r}")
+    if "--raise-rank" in argv:
+        culprit = int(argv[argv.index("--raise-rank") + 1])
+
+        class Fail(gn.Callback):
+            def on_batch_end(self, batch: int, loss: float) -> None:
+                if dp.rank == culprit and batch == 1:
+                    raise RuntimeError(f"a bug on rank {dp.rank}")
+
+        callbacks.append(Fail())
     full_disk = int(argv[argv.index("--full-disk") + 1]) if "--full-disk" in argv else None
     if full_disk is not None:
         if dp.rank == full_disk:
@@ -127,7 +136,7 @@ def main(argv: list[str]) -> int:
                     os.kill(os.getpid(), signal.SIGKILL)
 
         callbacks.append(Die())
-    if "--kill-rank" in argv or full_disk == 0:
+    if {"--kill-rank", "--raise-rank"} & set(argv) or full_disk == 0:
         epochs = 1000  # the survivors would train for a long time: they must stop because a rank failed
     else:
         epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else settings["epochs"]

@@ -174,6 +174,30 @@ DIGITS = ["train", "--data", "digits", "--model", "mlp", "--distributed"]
 
 
 @needs_mpi
+def test_glassnet_train_ends_every_rank_with_one_line_when_one_rank_fails_before_training(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    out = str(tmp_path / "out")
+    done = _glassnet_per_rank(  # rank 0 cannot write into --out; rank 1 would wait for it in training
+        tmp_path, {"argv": [*DIGITS, "--out", str(tmp_path / "a-file")]}, {"argv": [*DIGITS, "--out", out]}
+    )
+    assert done.returncode != 0
+    assert "glassnet train: error: --out" in done.stderr and "is a file, not a folder" in done.stderr
+    assert "glassnet: rank 0 of 2 stopped with the error above; ending every rank" in done.stderr
+    assert "Traceback" not in done.stderr and not os.path.exists(os.path.join(out, "model.gnet"))
+
+
+@needs_mpi
+def test_glassnet_train_ends_every_rank_when_rank_0_cannot_write_its_checkpoint(tmp_path):
+    out = str(tmp_path / "out")
+    argv = [*DIGITS, "--epochs", "50", "--out", out]
+    done = _glassnet_per_rank(tmp_path, {"argv": argv, "file_size_limit": 4096}, {"argv": argv})
+    assert done.returncode != 0
+    assert "glassnet train: error: " in done.stderr and "file too large" in done.stderr.lower(), done.stderr[-2000:]
+    assert "rank 0 of 2 stopped with the error above" in done.stderr and "Traceback" not in done.stderr
+    assert not os.path.exists(os.path.join(out, "model.gnet"))
+
+
+@needs_mpi
 def test_glassnet_train_refuses_ranks_given_other_flags(tmp_path):
     done = _glassnet_per_rank(
         tmp_path,
@@ -262,12 +286,60 @@ def test_ranks_given_the_same_settings_and_validation_data_train(tmp_path):
 
 
 @needs_mpi
+@pytest.mark.parametrize("rank", [0, 1])
+def test_an_exception_on_one_rank_ends_every_rank_with_its_message(rank, tmp_path):
+    out = tmp_path / "w.npz"
+    done = _run(2, "mlp", str(out), "--raise-rank", str(rank), timeout=120)  # a hang fails the test
+    assert done.returncode != 0
+    assert f"RuntimeError: a bug on rank {rank}" in done.stderr
+    assert f"glassnet.distributed: rank {rank} of 2 failed with RuntimeError: a bug on rank {rank}" in done.stderr
+    assert not out.exists()  # the other rank did not go on to train its 1,000 epochs
+
+
+@needs_mpi
+def test_a_full_disk_on_rank_0_while_it_writes_a_checkpoint_ends_every_rank(tmp_path):
+    out = tmp_path / "w.npz"
+    done = _run(2, "mlp", str(out), "--full-disk", "0", timeout=120)  # rank 0 cannot write its first checkpoint
+    assert done.returncode != 0
+    assert "File too large" in done.stderr and "rank 0 of 2 failed with OSError" in done.stderr, done.stderr[-2000:]
+    assert os.listdir(tmp_path) == []  # no weights, no checkpoint, no temporary file left behind
+
+
+@needs_mpi
 def test_rank_0_alone_writes_the_checkpoints(tmp_path):
     out = tmp_path / "w.npz"
     done = _run(2, "mlp", str(out), "--full-disk", "1", "--epochs", "2", timeout=120)  # rank 1 cannot write files
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(os.listdir(tmp_path)) == ["w.npz", "w.npz.ck.gnet"]
     assert gn.checkpoint.read_checkpoint(tmp_path / "w.npz.ck.gnet").epoch == 2
+
+
+@needs_mpi
+def test_the_guard_aborts_on_a_rank_error_and_lets_a_collective_error_through(capsys):
+    from glassnet.distributed import CollectiveError, DataParallel
+
+    class AbortedError(Exception):
+        pass
+
+    class FakeComm:
+        def Get_rank(self) -> int:  # noqa: N802 - mpi4py's names
+            return 1
+
+        def Get_size(self) -> int:  # noqa: N802
+            return 2
+
+        def Abort(self, code: int) -> None:  # noqa: N802
+            raise AbortedError(code)
+
+    dp = DataParallel(FakeComm())
+    with pytest.raises(AbortedError) as aborted, dp.guard():
+        raise RuntimeError("disk full")
+    assert aborted.value.args == (1,)
+    assert "rank 1 of 2 failed with RuntimeError: disk full; ending every rank" in capsys.readouterr().err
+    with pytest.raises(CollectiveError, match="every rank"), dp.guard():
+        raise CollectiveError("raised on every rank")  # no rank waits: it propagates
+    with pytest.raises(RuntimeError, match="disk full"), DataParallel(FakeComm(), abort_on_error=False).guard():
+        raise RuntimeError("disk full")  # the caller reports it and ends the job
 
 
 def test_distributed_must_be_a_flag_or_a_data_parallel():

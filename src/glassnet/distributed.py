@@ -30,6 +30,11 @@ one process exactly, up to the order of floating-point sums. Dropout draws its
 masks from a stream seeded by ``seed`` and the rank: deterministic for a seed
 and a number of ranks.
 
+An exception on one rank alone (a bug, a full disk while rank 0 writes a
+checkpoint) would leave the others waiting for it forever in their next
+``Allreduce``: ``fit`` runs inside ``DataParallel.guard()``, which prints the
+error with the rank and ends every rank with ``MPI_Abort``.
+
 Only mpi4py's buffer methods (``Allreduce``, ``Bcast``, ``Allgather``) are
 used: they move NumPy arrays at C speed and never pickle.
 
@@ -44,10 +49,13 @@ Example (a file ``train.py``, run as ``mpirun -n 2 python train.py``)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sys
 import time
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +63,7 @@ import numpy as np
 from glassnet._checks import as_rng, short
 from glassnet.module import Module
 
-__all__ = ["CollectiveError", "DataParallel", "SingleProcess", "data_digest", "world"]
+__all__ = ["CollectiveError", "DataParallel", "SingleProcess", "data_digest", "end_job", "world"]
 
 SHORT_VALUE = 96  # bytes of each rank's value that a mismatch's message shows
 
@@ -63,7 +71,8 @@ SHORT_VALUE = 96  # bytes of each rank's value that a mismatch's message shows
 class CollectiveError(ValueError):
     """A ValueError that every rank raises at once, from a check the ranks take together.
 
-    No rank is left waiting for another, so it propagates as an ordinary exception.
+    No rank is left waiting for another, so it propagates as an ordinary exception
+    (``DataParallel.guard`` lets it through instead of aborting the job).
     """
 
 
@@ -114,6 +123,28 @@ def data_digest(a: np.ndarray | None) -> str:
     return f"{a.shape} {a.dtype.name} rows {sample} bytes {int(whole.sum(dtype=np.uint64))}"
 
 
+def end_job(code: int) -> None:
+    """End every rank of a running MPI job with ``MPI_Abort(code)``; nothing outside one.
+
+    For a program that has already reported an error on this rank (``glassnet``'s
+    command line does, as one line): the other ranks would otherwise wait for this one
+    forever. It never starts MPI: with mpi4py not imported, or one rank, it returns.
+    """
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None:
+        return
+    try:
+        running = mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1
+    except Exception:  # noqa: BLE001 - a half-imported or foreign module: there is no job to end
+        return
+    if running:
+        rank, size = mpi.COMM_WORLD.Get_rank(), mpi.COMM_WORLD.Get_size()
+        print(f"glassnet: rank {rank} of {size} stopped with the error above; ending every rank", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        mpi.COMM_WORLD.Abort(code)
+
+
 class SingleProcess:
     """The strategy of ``fit`` without MPI: one process holds the whole batch, so every hook is the identity.
 
@@ -126,6 +157,10 @@ class SingleProcess:
 
     def __repr__(self) -> str:
         return "SingleProcess()"
+
+    def guard(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to guard: an exception propagates as usual."""
+        return contextlib.nullcontext()
 
     def rng(self, seed: Any) -> np.random.Generator:
         """``seed`` as a Generator (None: fresh entropy)."""
@@ -160,13 +195,20 @@ class DataParallel:
         comm: an mpi4py communicator (default ``MPI.COMM_WORLD``).
         sync_batchnorm: reduce BatchNorm's batch statistics over the ranks, so
             that training equals one process with the same global batch.
+        abort_on_error: an exception on this rank inside ``fit`` prints it and
+            ends every rank (``MPI_Abort``), since the others would wait for this
+            one forever. False lets it propagate, for a caller that ends the job
+            itself after reporting it (``glassnet train --distributed`` does).
 
     ``fit(distributed=True)`` is ``fit(distributed=DataParallel())``.
     """
 
-    def __init__(self, comm: Any = None, sync_batchnorm: bool = False) -> None:
+    def __init__(self, comm: Any = None, sync_batchnorm: bool = False, abort_on_error: bool = True) -> None:
         if not isinstance(sync_batchnorm, bool):
             raise TypeError(f"sync_batchnorm must be True or False. Received: sync_batchnorm={short(sync_batchnorm)}")
+        if not isinstance(abort_on_error, bool):
+            raise TypeError(f"abort_on_error must be True or False. Received: abort_on_error={short(abort_on_error)}")
+        self.abort_on_error = abort_on_error
         self.MPI = _mpi()
         self.comm = self.MPI.COMM_WORLD if comm is None else comm
         self.rank: int = self.comm.Get_rank()
@@ -177,6 +219,33 @@ class DataParallel:
 
     def __repr__(self) -> str:
         return f"DataParallel(rank={self.rank}, size={self.size}, sync_batchnorm={self.sync_batchnorm})"
+
+    # -- errors ------------------------------------------------------------
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run a block so that an exception on this rank alone ends the job instead of hanging it.
+
+        A ``CollectiveError`` (raised on every rank together) propagates; with one rank, or
+        ``abort_on_error=False``, so does everything. Otherwise the traceback and a line naming
+        the rank go to stderr, then ``MPI_Abort`` ends every rank (exit status 1; 130 after Ctrl-C).
+        """
+        try:
+            yield
+        except CollectiveError:
+            raise
+        except (Exception, KeyboardInterrupt) as err:
+            if self.size == 1 or not self.abort_on_error:
+                raise
+            traceback.print_exc()
+            print(
+                f"glassnet.distributed: rank {self.rank} of {self.size} failed with {type(err).__name__}: "
+                f"{str(err)[:500]}; ending every rank (MPI_Abort), which would otherwise wait for it forever",
+                file=sys.stderr,
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.comm.Abort(130 if isinstance(err, KeyboardInterrupt) else 1)
+            raise  # pragma: no cover - Abort does not return
 
     # -- start -------------------------------------------------------------
     def rng(self, seed: Any) -> np.random.Generator:

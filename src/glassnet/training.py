@@ -506,8 +506,35 @@ def fit(
     weights) and the model is back in the mode, train or eval, it was in.
     Distributed, the ranks must agree on the model, the data and every setting
     above (checked at the start: a ``glassnet.distributed.CollectiveError``
-    naming what differs).
+    naming what differs), and an exception on one rank alone prints it and ends
+    every rank (``MPI_Abort``) rather than leave the others waiting for it.
     """
+    comm = _check_distributed(distributed)
+    with comm.guard():  # distributed: an error on one rank ends every rank instead of hanging them
+        return _fit(
+            model, x, y, loss, optimizer, epochs, batch_size, shuffle, validation_data, seed, callbacks, metrics,
+            verbose, resume_from, comm,
+        )  # fmt: skip
+
+
+def _fit(
+    model: Module,
+    x: Any,
+    y: Any,
+    loss: Loss,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int | None,
+    shuffle: bool,
+    validation_data: tuple[Any, Any] | None,
+    seed: int | np.random.Generator | None,
+    callbacks: Callback | Iterable[Callback],
+    metrics: Sequence[Any],
+    verbose: int,
+    resume_from: str | os.PathLike[str] | None,
+    comm: DataParallel | SingleProcess,
+) -> History:
+    """``fit``'s body, on its checked strategy."""
     loss = _check_loss(loss)
     _warn_double_softmax(model, loss)
     optimizer = _check_optimizer(optimizer, model)
@@ -516,7 +543,6 @@ def fit(
     shuffle = as_bool(shuffle, "shuffle")
     verbose = _check_verbose(verbose)
     callbacks = _check_callbacks(callbacks)
-    comm = _check_distributed(distributed)
     if comm.rank != 0:  # one rank prints and writes files
         verbose = 0
         callbacks = [cb for cb in callbacks if not cb.rank_zero_only]

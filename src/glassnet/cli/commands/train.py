@@ -291,7 +291,8 @@ def _data_parallel(args: argparse.Namespace) -> Any:
     from glassnet.distributed import DataParallel
 
     try:
-        return DataParallel(sync_batchnorm=True)
+        # an error on one rank is printed as one line by glassnet's main, which then ends every rank
+        return DataParallel(sync_batchnorm=True, abort_on_error=False)
     except ImportError as err:
         raise CommandError(f"--distributed: {err}") from None
 
