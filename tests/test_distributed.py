@@ -211,6 +211,27 @@ def test_glassnet_train_refuses_ranks_given_other_flags(tmp_path):
 
 
 @needs_mpi
+def test_glassnet_train_refuses_distributed_language_models_on_every_rank(tmp_path):
+    out = tmp_path / "text"
+    cmd = [*_mpirun_cmd(2), sys.executable, "-m", "glassnet", "train", "--data", "shakespeare", "--model", "rnn"]
+    done = _job([*cmd, "--steps", "2", "--distributed", "--out", str(out)], 120, env=_mpi_env())
+    assert done.returncode != 0
+    assert "glassnet train: error: --distributed trains the image and toy data sets over MPI" in done.stderr
+    assert not (out / "model.gnet").exists()
+
+
+def test_distributed_language_models_are_refused_in_one_process_too(tmp_path, capsys):
+    from glassnet.cli.main import main
+
+    code = main(["train", "--data", "shakespeare", "--distributed", "--out", str(tmp_path / "t")])
+    assert code == 1
+    assert "the language models of --data shakespeare train in one process: leave out --distributed" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "t").exists()
+
+
+@needs_mpi
 def test_dropout_and_shuffling_are_deterministic_for_a_seed(tmp_path):
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
     for out in (first, second):

@@ -181,6 +181,11 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std
         return train_seeds(args)
 
+    if args.data in TEXT_DATASETS and getattr(args, "distributed", False):  # before mpirun's ranks each train alone
+        raise CommandError(
+            f"--distributed trains the image and toy data sets over MPI; the language models of --data {args.data} "
+            "train in one process: leave out --distributed (and mpirun)"
+        )
     if args.data in TEXT_DATASETS:  # language models train for steps, not epochs
         if args.resume is not None:
             raise CommandError(
