@@ -137,6 +137,8 @@ def test_glassnet_train_distributed_trains_the_model_one_process_trains(tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("test accuracy:") == 1  # rank 0 alone prints
+    assert "distributed over 2 ranks: each takes 16 of the 32 samples of every batch" in done.stdout
+    assert "warning: 1,293 training samples are too few for distribution to pay" in done.stdout
     alone = subprocess.run(
         [sys.executable, "-m", "glassnet", *base, "--out", str(tmp_path / "one")],
         capture_output=True,
@@ -229,6 +231,24 @@ def test_distributed_language_models_are_refused_in_one_process_too(tmp_path, ca
         capsys.readouterr().err
     )
     assert not (tmp_path / "t").exists()
+
+
+def test_the_distributed_header_says_the_ranks_and_warns_when_distribution_cannot_pay():
+    from glassnet.cli.commands.train import distributed_header
+
+    big = distributed_header(4, 256, 60_000)
+    assert big == [
+        "  distributed over 4 ranks: each takes 64 of the 256 samples of every batch (--batch-size is the global batch)"
+    ]
+    small_batch = "\n".join(distributed_header(2, 17, 60_000))
+    assert "each takes 8 or 9 of the 17 samples" in small_batch
+    assert "warning: 8 samples per rank and step are too few for distribution to pay" in small_batch
+    assert "raise --batch-size to 32 or more" in small_batch
+    small_data = "\n".join(distributed_header(2, 64, 1_293))
+    assert "warning: 1,293 training samples are too few for distribution to pay" in small_data
+    assert "per rank and step" not in small_data
+    alone = "\n".join(distributed_header(1, 64, 60_000))
+    assert "warning: --distributed with 1 rank trains in this one process" in alone
 
 
 @needs_mpi
