@@ -106,6 +106,12 @@ def main(argv: list[str]) -> int:
                 settings["validation_data"] = (x[30:60].copy(), y[30:60].copy())
             elif mismatch != "none":
                 raise ValueError(f"unknown mismatch {mismatch!r}")
+
+        class Rank(gn.Callback):  # a callback of one's own may hold per-rank values
+            def __init__(self) -> None:
+                self.rank = dp.rank
+
+        callbacks.append(Rank())
     if "--raise-rank" in argv:
         culprit = int(argv[argv.index("--raise-rank") + 1])
 

@@ -302,7 +302,11 @@ def test_a_killed_rank_stops_the_others_instead_of_hanging(tmp_path):
         ),
         ("seed", "seed (rank 0: 0; rank 1: 1)", ""),
         ("seed-none", "seed (rank 0: 0; rank 1: null)", ""),
-        ("early-stopping", 'callbacks (other than those only rank 0 runs) (rank 0: []; rank 1: [["EarlyStopping"', ""),
+        (
+            "early-stopping",
+            'callbacks (other than those only rank 0 runs) (rank 0: [["Rank"]]; rank 1: [["EarlyStopping"',
+            "",
+        ),
         ("validation", 'validation_data[0] (rank 0: "(30, 5) float64 rows', 'rank 1: "none")'),
         ("metrics", 'metrics (rank 0: ["accuracy"]; rank 1: [])', ""),
         ("data", 'the training data x (rank 0: "(100, 5) float64 rows', ""),
