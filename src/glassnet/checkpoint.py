@@ -704,6 +704,7 @@ class ModelCheckpoint(Callback):
     """
 
     runs_last = True
+    rank_zero_only = True  # distributed training: rank 0 alone writes the file (every rank holds the same state)
 
     def __init__(
         self,

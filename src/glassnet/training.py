@@ -16,12 +16,12 @@ import sys
 import time
 import types
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from glassnet._checks import all_finite, as_bool, as_data, as_rng, cast_data, positive_int, short
+from glassnet._checks import all_finite, as_bool, as_data, cast_data, positive_int, short
 from glassnet.callbacks import Callback
 from glassnet.checkpoint import restore
 from glassnet.datasets.preprocessing import record_preprocessing
@@ -430,6 +430,57 @@ def _validate(
     return {name: s if name == "val_loss" and loss.reduction == "sum" else s / len(xv) for name, s in zip(names, sums)}
 
 
+def _settings_to_agree(
+    epochs: int,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: Any,
+    rng_state: Mapping[str, Any],
+    optimizer: Optimizer,
+    loss: Loss,
+    metrics: list[tuple[str, Any]],
+    callbacks: list[Callback],
+    x: np.ndarray,
+    y: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    start_epoch: int,
+) -> dict[str, Any]:
+    """What every rank of a distributed fit must have been given alike, by the name a mismatch is reported under.
+
+    Values are JSON-safe descriptions (the data by ``data_digest``). Callbacks are compared by type
+    and, for glassnet's own, by their plain settings (numbers, strings); those that run on rank 0
+    alone (those that write files) are left out.
+    """
+    from glassnet.distributed import data_digest
+
+    def described(cb: Callback) -> list[Any]:
+        if not type(cb).__module__.startswith("glassnet."):  # one of your own may hold its rank: its type is compared
+            return [type(cb).__name__]
+        plain = (str, int, float, bool, type(None))
+        own = {k: v for k, v in sorted(vars(cb).items()) if not k.startswith("_") and isinstance(v, plain)}
+        return [type(cb).__name__, own]
+
+    groups = [
+        {k: v for k, v in g.items() if k != "params"} | {"params": len(g["params"])} for g in optimizer.param_groups
+    ]
+    return {
+        "epochs": epochs,
+        "batch_size (as given)": batch_size,
+        "shuffle": shuffle,
+        # an int seed (or None: rank 0's draw, sent to all) fixes the state; a Generator is compared by its state
+        "seed": rng_state if isinstance(seed, np.random.Generator) else seed if seed is None else int(seed),
+        "the optimizer (type and settings)": [type(optimizer).__name__, groups, optimizer.steps],
+        "the loss": [type(loss).__name__, loss.get_config(), loss.reduction],
+        "metrics": [name for name, _ in metrics],
+        "callbacks (other than those only rank 0 runs)": [described(cb) for cb in callbacks if not cb.rank_zero_only],
+        "the training data x": data_digest(x),
+        "the training data y": data_digest(y),
+        "validation_data[0]": data_digest(None if val is None else val[0]),
+        "validation_data[1]": data_digest(None if val is None else val[1]),
+        "the epoch it starts from (resume_from)": start_epoch,
+    }
+
+
 def fit(
     model: Module,
     x: Any,
@@ -490,7 +541,37 @@ def fit(
     However fit ends (normally, by a callback, an exception or Ctrl-C), the
     callbacks' ``on_train_end`` runs (``EarlyStopping`` restores its best
     weights) and the model is back in the mode, train or eval, it was in.
+    Distributed, the ranks must agree on the model, the data and every setting
+    above (checked at the start: a ``glassnet.distributed.CollectiveError``
+    naming what differs), and an exception on one rank alone prints it and ends
+    every rank (``MPI_Abort``) rather than leave the others waiting for it.
     """
+    comm = _check_distributed(distributed)
+    with comm.guard():  # distributed: an error on one rank ends every rank instead of hanging them
+        return _fit(
+            model, x, y, loss, optimizer, epochs, batch_size, shuffle, validation_data, seed, callbacks, metrics,
+            verbose, resume_from, comm,
+        )  # fmt: skip
+
+
+def _fit(
+    model: Module,
+    x: Any,
+    y: Any,
+    loss: Loss,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int | None,
+    shuffle: bool,
+    validation_data: tuple[Any, Any] | None,
+    seed: int | np.random.Generator | None,
+    callbacks: Callback | Iterable[Callback],
+    metrics: Sequence[Any],
+    verbose: int,
+    resume_from: str | os.PathLike[str] | None,
+    comm: DataParallel | SingleProcess,
+) -> History:
+    """``fit``'s body, on its checked strategy."""
     loss = _check_loss(loss)
     _warn_double_softmax(model, loss)
     optimizer = _check_optimizer(optimizer, model)
@@ -499,7 +580,6 @@ def fit(
     shuffle = as_bool(shuffle, "shuffle")
     verbose = _check_verbose(verbose)
     callbacks = _check_callbacks(callbacks)
-    comm = _check_distributed(distributed)
     if comm.rank != 0:  # one rank prints and writes files
         verbose = 0
         callbacks = [cb for cb in callbacks if not cb.rank_zero_only]
@@ -519,7 +599,8 @@ def fit(
     if preprocessing is not None:
         record_preprocessing(model, preprocessing)
 
-    rng = as_rng(seed)
+    rng = comm.rng(seed)  # distributed, seed=None: rank 0's draw, so that every rank shuffles alike
+    agreed_rng = rng.bit_generator.state  # before any draw
     for m in model.modules():
         if m.stochastic:
             stream = rng.integers(2**63)  # drawn on every rank, so shuffling stays the same everywhere
@@ -558,7 +639,13 @@ def fit(
         model.stop_training = True  # an EarlyStopping may have ended it before `epochs`
         if verbose:
             print(f"the checkpoint's run is finished (epoch {run.epoch} of {epochs}): nothing left to train")
-    comm.setup(model, n, bs)
+    if comm.size > 1:
+        settings = _settings_to_agree(
+            epochs, bs_arg, shuffle, seed, agreed_rng, optimizer, loss, metric_list, callbacks, x, y, val, run.epoch
+        )
+        comm.setup(model, n, bs, settings)
+    else:
+        comm.setup(model, n, bs)
     grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce
     try:
         model.train()

@@ -8,7 +8,8 @@ subcommand is one new file and one row.
 Every user error ends as one line on stderr, ``glassnet CMD: error: ...``,
 that says what to do, and a non-zero exit: 2 for a mistake in the arguments
 (argparse's convention), 1 for one found while running, 130 after Ctrl-C.
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead. Under ``mpirun`` (``--distributed``),
+an error on one rank is printed, then ends every rank with ``MPI_Abort``.
 """
 
 from __future__ import annotations
@@ -144,12 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"\n{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _end_mpi_job(EXIT_INTERRUPTED)
     except USER_ERRORS as err:
         if debug:
             raise
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_ERROR
+        return _end_mpi_job(EXIT_ERROR)
     except Exception as err:
         if debug:
             raise
@@ -158,7 +159,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(this is a bug in glassnet; run again with --debug for the traceback)",
             file=sys.stderr,
         )
-        return EXIT_ERROR
+        return _end_mpi_job(EXIT_ERROR)
+
+
+def _end_mpi_job(code: int) -> int:
+    """Under ``mpirun`` with other ranks, after this rank's error is printed: end every rank (``MPI_Abort``).
+
+    The others would otherwise wait for this one forever in their next collective call.
+    Outside an MPI job (mpi4py never imported, or one rank) it returns ``code``.
+    """
+    if "mpi4py.MPI" in sys.modules:
+        from glassnet.distributed import end_job
+
+        end_job(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -231,6 +231,11 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std
         return train_seeds(args)
 
+    if args.data in TEXT_DATASETS and getattr(args, "distributed", False):  # before mpirun's ranks each train alone
+        raise CommandError(
+            f"--distributed trains the image and toy data sets over MPI; the language models of --data {args.data} "
+            "train in one process: leave out --distributed (and mpirun)"
+        )
     if args.data in TEXT_DATASETS:  # language models train for steps, not epochs
         if args.resume is not None:
             raise CommandError(
@@ -280,6 +285,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"  {plural(s.epochs, 'epoch')}, batch {s.batch_size}, {s.optimizer} lr {s.lr:g} with cosine decay, seed {args.seed}"
     )
+    if comm is not None:
+        for line in distributed_header(comm.size, min(s.batch_size, len(data.x_train)), len(data.x_train)):
+            print(line)
     if resume_from is not None:
         print(f"  resuming from the end of epoch {resumed_epoch}/{s.epochs} ({resume_from})")
     print(
@@ -347,6 +355,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# Below these, distribution costs more than it gains: on digits (1,437 training images, batches of 32 per
+# rank), 2 ranks took 13.7 s where one process took 1.1 s, each short step waiting on the gradients' exchange.
+MIN_RANK_BATCH = 16
+MIN_DISTRIBUTED_SAMPLES = 10_000
+
+
+def distributed_header(ranks: int, batch_size: int, samples: int) -> list[str]:
+    """The header's lines under ``--distributed``: the ranks, each one's part of a batch, and what will not pay."""
+    low, high = batch_size // ranks, -(-batch_size // ranks)
+    part = str(low) if low == high else f"{low} or {high}"
+    lines = [
+        f"  distributed over {plural(ranks, 'rank')}: each takes {part} of the {batch_size} samples of every batch "
+        "(--batch-size is the global batch)"
+    ]
+    if ranks == 1:
+        lines.append(
+            "  warning: --distributed with 1 rank trains in this one process: start it as "
+            "mpirun -n N glassnet train ... --distributed"
+        )
+    elif low < MIN_RANK_BATCH:
+        lines.append(
+            f"  warning: {plural(low, 'sample')} per rank and step are too few for distribution to pay (each rank's "
+            f"work is small next to the exchange of gradients): raise --batch-size to {MIN_RANK_BATCH * ranks} or "
+            "more, or use fewer ranks"
+        )
+    if ranks > 1 and samples < MIN_DISTRIBUTED_SAMPLES:
+        lines.append(
+            f"  warning: {samples:,} training samples are too few for distribution to pay (on digits, 2 ranks "
+            "took 13.7 s where one process took 1.1 s): one process is faster, leave out --distributed"
+        )
+    return lines
+
+
 def _data_parallel(args: argparse.Namespace) -> Any:
     """A DataParallel over MPI's world for ``--distributed`` (BatchNorm synchronised), else None."""
     if not getattr(args, "distributed", False):
@@ -354,7 +395,8 @@ def _data_parallel(args: argparse.Namespace) -> Any:
     from glassnet.distributed import DataParallel
 
     try:
-        return DataParallel(sync_batchnorm=True)
+        # an error on one rank is printed as one line by glassnet's main, which then ends every rank
+        return DataParallel(sync_batchnorm=True, abort_on_error=False)
     except ImportError as err:
         raise CommandError(f"--distributed: {err}") from None
 
