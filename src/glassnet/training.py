@@ -550,7 +550,7 @@ def fit(
     with comm.guard():  # distributed: an error on one rank ends every rank instead of hanging them
         return _fit(
             model, x, y, loss, optimizer, epochs, batch_size, shuffle, validation_data, seed, callbacks, metrics,
-            verbose, resume_from, comm,
+            verbose, resume_from, comm, preprocessing,
         )  # fmt: skip
 
 
@@ -570,6 +570,7 @@ def _fit(
     verbose: int,
     resume_from: str | os.PathLike[str] | None,
     comm: DataParallel | SingleProcess,
+    preprocessing: Any,
 ) -> History:
     """``fit``'s body, on its checked strategy."""
     loss = _check_loss(loss)
