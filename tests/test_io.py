@@ -480,5 +480,7 @@ def test_module_save_keeps_the_models_metadata_under_explicit_keys(tmp_path):
     model.save(tmp_path / "merged.gnet", metadata={"data": "new", "seed": 3})
     assert gn.load(tmp_path / "merged.gnet").metadata == {"preprocessing": {"kind": "images"}, "data": "new", "seed": 3}
     assert model.metadata == {"preprocessing": {"kind": "images"}, "data": "old"}  # the model's own is unchanged
-    gn.io.save(model, tmp_path / "exact.gnet")  # io.save writes only what it is given
+    gn.io.save(model, tmp_path / "own.gnet")  # io.save without metadata writes the model's own
+    assert gn.load(tmp_path / "own.gnet").metadata == {"preprocessing": {"kind": "images"}, "data": "old"}
+    gn.io.save(model, tmp_path / "exact.gnet", metadata={})  # and exactly what it is given otherwise
     assert gn.load(tmp_path / "exact.gnet").metadata == {}
