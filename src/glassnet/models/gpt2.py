@@ -484,6 +484,7 @@ def finetune(
     eval_batches: int = 5,
     seed: int = 0,
     report: Callable[[str], None] | None = print,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> StepLog:
     """Fine-tune on a token array: glassnet's language-model loop (``glassnet.text_training.train_steps``).
 
@@ -492,7 +493,9 @@ def finetune(
     cross-entropy of each next token, backward through every layer (no
     autograd), clips the gradient norm to ``clip`` and takes an AdamW step
     (weight decay on matrices only, ``models.gpt_param_groups``) with a warm-up
-    then cosine learning rate. GPT-2's dropout is not applied.
+    then cosine learning rate. GPT-2's dropout is not applied. ``should_stop()``
+    is asked after every step (``glassnet train`` sets it on Ctrl-C): training then
+    ends early, with the StepLog's ``stopped_at`` set.
 
     Returns:
         the StepLog (every step's loss, the periodic train/val estimates).
@@ -516,7 +519,9 @@ def finetune(
     )
     optimizer = recipe.optimizer(model, recipe)
     val = windows(np.asarray(val_tokens, dtype=np.int64), context) if val_tokens is not None else None
-    return train_steps(model, windows(tokens, context), val, optimizer, recipe, seed=seed, report=report)
+    return train_steps(
+        model, windows(tokens, context), val, optimizer, recipe, seed=seed, report=report, should_stop=should_stop
+    )
 
 
 def load_any(path: str | os.PathLike[str], dtype: Any = np.float32) -> GPT:

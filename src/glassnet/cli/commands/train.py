@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from glassnet.checkpoint import ModelCheckpoint, read_checkpoint
-from glassnet.cli import recipes, text_recipes
+from glassnet.cli import gpt2_train, recipes, text_recipes
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
     confusion_matrix,
@@ -69,13 +69,18 @@ def epilog() -> str:
 def add_args(p: argparse.ArgumentParser) -> None:
     TEXT_MODELS = text_recipes.RECIPES
     p.add_argument(
-        "--data", default=None, choices=recipes.DATASETS + TEXT_DATASETS, metavar="DATA", help=data_help()
+        "--data",
+        default=None,
+        choices=gpt2_train.DataChoices(recipes.DATASETS + TEXT_DATASETS),  # and FILE.txt for --model gpt2
+        metavar="DATA",
+        help=data_help(),
     )  # required unless --resume
     p.add_argument(
         "--model",
         default=None,
-        choices=recipes.MODELS + tuple(TEXT_MODELS),
-        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)} (default gpt)",
+        choices=recipes.MODELS + tuple(TEXT_MODELS) + ("gpt2",),
+        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)} (default gpt); "
+        "gpt2 for --data FILE.txt (with --init PATH to fine-tune a pretrained GPT-2)",
     )
     p.add_argument("--epochs", type=positive_int, help="passes over the training set (default per data set)")
     p.add_argument("--batch-size", type=positive_int, help="samples per step (default per data set)")
@@ -100,6 +105,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--distributed (needs glassnet[mpi]); --batch-size stays the global batch",
     )
     add_data_source_args(p)
+    gpt2_train.add_args(p)  # --init, --vocab-size
     # language models
     p.add_argument("--steps", type=positive_int, help="language models: training steps (default: the recipe's, 2000)")
     p.add_argument("--context", type=positive_int, help="language models: characters of context (default 64)")
@@ -178,6 +184,10 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model == "gpt2":  # GPT-2 on a text file: its own module
+        return gpt2_train.run(args)
+    if gpt2_train.is_text_file(args.data):
+        raise CommandError(f"--data {args.data}: a text file trains --model gpt2 (add --model gpt2)")
     if getattr(args, "seeds", None) is not None:  # --seeds K: K runs, then mean ± std
         return train_seeds(args)
 
