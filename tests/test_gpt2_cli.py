@@ -6,6 +6,7 @@ of the shipped Shakespeare (nothing is downloaded).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -107,6 +108,7 @@ def test_finetune_from_a_hugging_face_folder_then_generate_and_export(hf_folder,
     folder = tmp_path / "hf-out"
     assert cli.main(["export", str(out / "model.gnet"), str(folder), "--format", "hf"]) == 0
     assert {"config.json", "model.safetensors", "vocab.json", "merges.txt"} <= set(os.listdir(folder))
+    assert json.loads((folder / "config.json").read_text())["eos_token_id"] == tok.eot_id
     theirs = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
     ids = np.array([tok.encode("ROMEO:\nBut soft, what light")])
     with torch.no_grad():

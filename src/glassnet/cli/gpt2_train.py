@@ -135,7 +135,7 @@ def export_hf(model_path: str, folder: str) -> int:
     model, tokenizer = load_gpt2(model_path)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise CommandError(f"{folder} is a file: --format hf writes a folder (created if missing)")
-    gpt2.save_pretrained(model, folder)
+    gpt2.save_pretrained(model, folder, eos_token_id=tokenizer.eot_id)  # the tokenizer's <|endoftext|>
     tokenizer.save(folder)
     print(
         f"{folder}: a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json, merges.txt); "
