@@ -44,6 +44,9 @@ APPLIES: dict[str, tuple[str, Callable[[str, str], bool]]] = {
     "steps": (_STEPS, _steps),
     "context": (_STEPS, _steps),
     "eval_interval": (_STEPS, _steps),
+    # GPT-2's own flags: --model gpt2 takes its own path (glassnet.cli.gpt2_train), refused everywhere else
+    "init": ("--model gpt2", lambda data, model: False),
+    "vocab_size": ("--model gpt2", lambda data, model: False),
 }
 
 

@@ -82,5 +82,6 @@ def data_help() -> str:
     return (
         "data set: digits (8x8 images, shipped), fashion-mnist or mnist (28x28 images, from IDX files; "
         "see --data-path, --download), spirals, moons or xor (generated 2-D points), "
-        "shakespeare (text, shipped; --model gpt, lstm or rnn)"
+        "shakespeare (text, shipped; --model gpt, lstm or rnn), "
+        "or FILE.txt, a UTF-8 text of your own (--model gpt2)"
     )

@@ -40,10 +40,14 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("summary", "layers, output shapes and parameter counts of a saved model", "glassnet.cli.commands.summary"),
     (
         "generate",
-        "continue a prompt with a language model trained by glassnet train --data shakespeare",
+        "continue a prompt with a language model trained by glassnet train, or a Hugging Face GPT-2 folder",
         "glassnet.cli.commands.generate",
     ),
-    ("export", "write a saved model as an ONNX file (needs glassnet[onnx])", "glassnet.cli.commands.export"),
+    (
+        "export",
+        "write a saved model as an ONNX file (needs glassnet[onnx]), or a GPT-2 as a Hugging Face folder",
+        "glassnet.cli.commands.export",
+    ),
     (
         "explain",
         "one forward and backward pass printed as the chain rule, layer by layer",

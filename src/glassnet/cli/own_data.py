@@ -352,7 +352,7 @@ def text_settings(model: str, args: argparse.Namespace, train_chars: int, val_ch
     """The language model's recipe, its steps scaled to the text (about 10 passes, 50 to the recipe's 2,000)."""
     if model not in text_recipes.RECIPES:
         raise CommandError(
-            f"--model {model} is not a language model; for a text file use one of {', '.join(text_recipes.RECIPES)}"
+            f"--model {model} is not a language model; for a text file use one of {', '.join(text_recipes.RECIPES)}, or --model gpt2"
         )
     for flag in ("epochs", "optimizer"):
         if getattr(args, flag, None) is not None:

@@ -284,7 +284,7 @@ def train_text(args: argparse.Namespace) -> int:
     model_name = args.model or "gpt"
     if model_name not in text_recipes.RECIPES:
         raise CommandError(
-            f"--model {model_name} is not a language model; for a text file use one of {', '.join(text_recipes.RECIPES)}"
+            f"--model {model_name} is not a language model; for a text file use one of {', '.join(text_recipes.RECIPES)}, or --model gpt2"
         )
     try:
         text, prep = from_text(args.data)

@@ -290,11 +290,13 @@ def load_pretrained(folder: str | os.PathLike[str], dtype: Any = np.float32, fin
     return model
 
 
-def save_pretrained(model: GPT, folder: str | os.PathLike[str]) -> None:
+def save_pretrained(model: GPT, folder: str | os.PathLike[str], eos_token_id: int | None = None) -> None:
     """Write the GPT as a Hugging Face GPT-2 folder (config.json + model.safetensors) that transformers loads.
 
     The model must have GPT-2's layout (``bias=True``); tensors are written in the
     model's dtype under transformers' own names (``transformer.h.0.attn.c_attn.weight``, ...).
+    ``eos_token_id`` is the end-of-text id the config records (its bos and eos; default
+    the last id, GPT-2's ``<|endoftext|>``; a BPE trained by ``BPETokenizer.train`` has it at 0).
     """
     if not isinstance(model, GPT):
         raise TypeError(f"model must be a glassnet GPT. Received: {type(model).__name__}")
@@ -303,6 +305,7 @@ def save_pretrained(model: GPT, folder: str | os.PathLike[str]) -> None:
     root = Path(os.fspath(folder))
     root.mkdir(parents=True, exist_ok=True)
     inverse = {v: k for k, v in _ACTIVATIONS.items() if k in ("gelu_new", "gelu")}
+    eot = model.vocab_size - 1 if eos_token_id is None else positive_int(eos_token_id, "eos_token_id", allow_zero=True)
     config = {
         "architectures": ["GPT2LMHeadModel"],
         "model_type": "gpt2",
@@ -320,8 +323,8 @@ def save_pretrained(model: GPT, folder: str | os.PathLike[str]) -> None:
         "attn_pdrop": 0.0,
         "tie_word_embeddings": True,
         "scale_attn_weights": True,
-        "bos_token_id": model.vocab_size - 1,
-        "eos_token_id": model.vocab_size - 1,
+        "bos_token_id": eot,
+        "eos_token_id": eot,
         "torch_dtype": model.dtype.name,
     }
     tensors = {f"transformer.{name}": p.data for name, p in hf_parameters(model).items()}
@@ -484,6 +487,7 @@ def finetune(
     eval_batches: int = 5,
     seed: int = 0,
     report: Callable[[str], None] | None = print,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> StepLog:
     """Fine-tune on a token array: glassnet's language-model loop (``glassnet.text_training.train_steps``).
 
@@ -492,7 +496,9 @@ def finetune(
     cross-entropy of each next token, backward through every layer (no
     autograd), clips the gradient norm to ``clip`` and takes an AdamW step
     (weight decay on matrices only, ``models.gpt_param_groups``) with a warm-up
-    then cosine learning rate. GPT-2's dropout is not applied.
+    then cosine learning rate. GPT-2's dropout is not applied. ``should_stop()``
+    is asked after every step (``glassnet train`` sets it on Ctrl-C): training then
+    ends early, with the StepLog's ``stopped_at`` set.
 
     Returns:
         the StepLog (every step's loss, the periodic train/val estimates).
@@ -516,7 +522,9 @@ def finetune(
     )
     optimizer = recipe.optimizer(model, recipe)
     val = windows(np.asarray(val_tokens, dtype=np.int64), context) if val_tokens is not None else None
-    return train_steps(model, windows(tokens, context), val, optimizer, recipe, seed=seed, report=report)
+    return train_steps(
+        model, windows(tokens, context), val, optimizer, recipe, seed=seed, report=report, should_stop=should_stop
+    )
 
 
 def load_any(path: str | os.PathLike[str], dtype: Any = np.float32) -> GPT:

@@ -1,4 +1,8 @@
-"""``glassnet export MODEL OUT.onnx``: a saved model as an ONNX file (needs glassnet[onnx])."""
+"""``glassnet export MODEL OUT.onnx``: a saved model as an ONNX file (needs glassnet[onnx]).
+
+``glassnet export model.gnet FOLDER --format hf``: a GPT-2 written by ``glassnet train --model gpt2``
+as a Hugging Face folder (config.json, model.safetensors, vocab.json, merges.txt) that transformers loads.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,16 @@ from glassnet.cli.errors import CommandError
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_file", metavar="MODEL", help="a model file (model.gnet)")
-    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write (replaced atomically)")
+    p.add_argument(
+        "output", metavar="OUT", help="the ONNX file to write (replaced atomically), or the folder for --format hf"
+    )
+    p.add_argument(
+        "--format",
+        choices=("onnx", "hf"),
+        default="onnx",
+        help="onnx (default), or hf: a GPT-2 model as a Hugging Face folder (config.json, model.safetensors, "
+        "vocab.json, merges.txt)",
+    )
     p.add_argument(
         "--input-shape",
         type=shape,
@@ -21,6 +34,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "hf":
+        if args.input_shape is not None:
+            raise CommandError("--input-shape is for ONNX: a Hugging Face folder takes any sequence length")
+        from glassnet.cli.gpt2_train import export_hf
+
+        return export_hf(args.model_file, args.output)
     from glassnet.onnx import IR_VERSION, OPSET
     from glassnet.onnx import export as export_onnx
 

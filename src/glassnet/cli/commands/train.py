@@ -24,7 +24,7 @@ import numpy as np
 
 from glassnet._checks import short
 from glassnet.checkpoint import ModelCheckpoint, check_settings, read_checkpoint
-from glassnet.cli import own_data, own_training, recipes, text_recipes
+from glassnet.cli import gpt2_train, own_data, own_training, recipes, text_recipes
 from glassnet.cli.applies import TEXT_DATASETS, check_applies
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
@@ -74,13 +74,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default=None,
         type=own_data.data_argument,
         metavar="DATA",
-        help=data_help() + "; or your own: a .csv file, a folder of class folders of images, a .txt file",
+        help=data_help()
+        + "; or your own: a .csv file, a folder of class folders of images, a .txt file (--model gpt|lstm|rnn, or gpt2)",
     )  # required unless --resume
     p.add_argument(
         "--model",
         default=None,
-        choices=recipes.MODELS + tuple(TEXT_MODELS),
-        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)} (default gpt)",
+        choices=recipes.MODELS + tuple(TEXT_MODELS) + ("gpt2",),
+        help=f"mlp (default) or cnn (image data sets); for shakespeare: {', '.join(TEXT_MODELS)} (default gpt); "
+        "gpt2 for --data FILE.txt (with --init PATH to fine-tune a pretrained GPT-2)",
     )
     p.add_argument("--epochs", type=positive_int, help="passes over the training set (default per data set)")
     p.add_argument("--batch-size", type=positive_int, help="samples per step (default per data set)")
@@ -106,6 +108,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     )
     add_data_source_args(p)
     own_data.add_args(p)  # --target, --task, --fill, --image-size, --flip, --shift, --test, --hidden, --dropout
+    gpt2_train.add_args(p)  # --init, --vocab-size
     # language models
     p.add_argument("--steps", type=positive_int, help="language models: training steps (default: the recipe's, 2000)")
     p.add_argument("--context", type=positive_int, help="language models: characters of context (default 64)")
@@ -225,6 +228,14 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model == "gpt2":  # GPT-2 on a text file: its own module
+        own_data.check_flags(args, "text")  # --target, --image-size, ... are for tables and images
+        return gpt2_train.run(args)
+    for flag in ("init", "vocab_size"):
+        if getattr(args, flag, None) is not None:
+            raise CommandError(
+                f"--{flag.replace('_', '-')} does not apply to --model {args.model}: it is for --model gpt2"
+            )
     if own_training.is_own(args.data):  # a CSV file, an image folder or a text file of one's own
         return own_training.train(args)
     own_data.check_flags(args, "built-in")  # --target, --image-size, ... are for files of one's own
