@@ -185,7 +185,7 @@ def test_bad_folders_and_files_are_one_line_errors(hf_folder, small_txt, tmp_pat
         cli.main(["train", "--model", "gpt2", "--data", str(tmp_path / "missing.txt")])
     assert stopped.value.code == 2 and "missing.txt: no such file or folder" in capsys.readouterr().err
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 ".encode("latin-1") * 100)
-    assert "not UTF-8" in _error(capsys, "train", "--model", "gpt2", "--data", tmp_path / "latin1.txt")
+    assert "--encoding latin-1" in _error(capsys, "train", "--model", "gpt2", "--data", tmp_path / "latin1.txt")
     err = _error(capsys, "train", "--model", "gpt2", "--init", hf_folder, "--data", small_txt, "--vocab-size", 400)
     assert "--vocab-size" in err
     assert "--model gpt2" in _error(capsys, "train", "--model", "mlp", "--data", small_txt)

@@ -355,3 +355,18 @@ def test_predict_names_unknown_and_missing_columns_and_writes_no_results(kinds_m
     code, _, err = run(["evaluate", model, unlabelled], capsys)
     assert code == 1 and "has no column 'kind', the target" in err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_csv_file_in_another_encoding_trains_with_encoding(tmp_path, capsys):
+    rows = [[f"{x:.3f}", "café" if x > 0 else "thé", "oui" if x > 0 else "non"] for x in np.linspace(-1, 1, 60)]
+    path = tmp_path / "latin1.csv"
+    with open(path, "w", newline="", encoding="latin-1") as f:
+        csv.writer(f).writerows([["x", "boisson", "label"], *rows])
+    code, _, err = run(["train", "--data", path, "--out", tmp_path / "refused"], capsys)
+    assert code == 1 and "--encoding latin-1" in err and not (tmp_path / "refused").exists()
+    code, out, _ = run(
+        ["train", "--data", path, "--encoding", "latin-1", "--epochs", "2", "--out", tmp_path / "r"], capsys
+    )
+    assert code == 0 and "test accuracy: " in out
+    code, _, err = run(["train", "--data", "digits", "--encoding", "latin-1"], capsys)
+    assert code == 1 and "--encoding" in err

@@ -30,6 +30,7 @@ from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
 from glassnet.cli.lock import hold_folder
 from glassnet.cli.runs import StopOnInterrupt, interruptible
 from glassnet.datasets.bpe import BPETokenizer
+from glassnet.datasets.text import from_text
 from glassnet.io import load, save
 from glassnet.models import GPT, gpt2
 from glassnet.text_training import validation_loss
@@ -140,14 +141,13 @@ def export_hf(model_path: str, folder: str) -> int:
 # -- training ------------------------------------------------------------------------------
 
 
-def _read_text(path: str) -> str:
-    if not os.path.isfile(path):
-        raise CommandError(f"--data {path}: no such text file")
+def _read_text(path: str, encoding: str | None) -> str:
+    """The text of ``--data``, read as every text file of one's own is (bounded, its encoding checked)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except UnicodeDecodeError as err:
-        raise CommandError(f"--data {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+        text, _ = from_text(path, encoding=encoding or "utf-8")
+    except ValueError as err:
+        raise CommandError(f"--data {err}") from None
+    return text
 
 
 def _refuse_flags(args: argparse.Namespace) -> None:
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     _refuse_flags(args)
     started = time.perf_counter()
     args.seed = 0 if args.seed is None else args.seed
-    text = _read_text(args.data)
+    text = _read_text(args.data, getattr(args, "encoding", None))
     base = FINETUNE if args.init is not None else SCRATCH
     s = Settings(
         steps=args.steps or base.steps,

@@ -56,6 +56,7 @@ OWN_FLAGS: dict[str, tuple[str, ...]] = {
     "--flip": ("images",),
     "--shift": ("images",),
     "--test": ("csv", "images"),
+    "--encoding": ("csv", "text"),
     "--hidden": ("csv", "images", "built-in"),  # every MLP
     "--dropout": ("csv", "images", "built-in"),  # every MLP
 }
@@ -147,6 +148,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--fill", choices=FILLS, default=None, help="CSV: what an empty cell becomes (default: an error naming it)"
+    )
+    p.add_argument(
+        "--encoding", default=None, metavar="NAME", help="CSV and text files: their text encoding (default utf-8)"
     )
     p.add_argument(
         "--image-size",
@@ -251,10 +255,13 @@ def load(args: argparse.Namespace, kind: str) -> OwnData:
                 seed=seed,
                 test_size=0.0 if test else 0.2,
                 delimiter=delimiter,
+                encoding=args.encoding or "utf-8",
             )
             prep = splits.preprocessing
             if test:
-                table = read_csv(test, delimiter="\t" if test.lower().endswith(".tsv") else ",")
+                table = read_csv(
+                    test, delimiter="\t" if test.lower().endswith(".tsv") else ",", encoding=args.encoding or "utf-8"
+                )
                 x_test, y_test = prep.transform(table, unknown="zeros")
                 if y_test is None:
                     raise CommandError(f"--test {test} has no column {prep.target!r}, the target: it cannot be scored")

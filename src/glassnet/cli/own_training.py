@@ -287,7 +287,7 @@ def train_text(args: argparse.Namespace) -> int:
             f"--model {model_name} is not a language model; for a text file use one of {', '.join(text_recipes.RECIPES)}, or --model gpt2"
         )
     try:
-        text, prep = from_text(args.data)
+        text, prep = from_text(args.data, encoding=getattr(args, "encoding", None) or "utf-8")
     except ValueError as err:
         raise CommandError(str(err)) from None
     if len(text) < MIN_TEXT:

@@ -121,7 +121,7 @@ def _decoded_lines(f: Any, encoding: str, where: str, delimiter: str, max_column
         except UnicodeDecodeError as err:
             raise ValueError(
                 f"{where}: the bytes at offset {offset + err.start:,} (line {number}) are not valid {encoding}; "
-                "pass the file's encoding, e.g. encoding='latin-1'"
+                "pass the file's encoding: encoding='latin-1' in Python, --encoding latin-1 to glassnet train"
             ) from None
         if number == 1 and text.startswith("\ufeff"):  # a byte-order mark some editors write
             text = text[1:]

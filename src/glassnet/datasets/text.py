@@ -320,7 +320,7 @@ def from_text(
     except UnicodeDecodeError as err:
         raise ValueError(
             f"{where}: the bytes at offset {err.start:,} are not valid {encoding}; "
-            "pass the file's encoding, e.g. encoding='latin-1'"
+            "pass the file's encoding: encoding='latin-1' in Python, --encoding latin-1 to glassnet train"
         ) from None
     text = text.removeprefix("\ufeff")
     if not text:
