@@ -34,3 +34,11 @@ def test_glassnet_summary_of_a_gpt_file(tmp_path, capsys):
     assert cli.main(["summary", str(tmp_path / "gpt.gnet")]) == 0
     out = capsys.readouterr().out
     assert "blocks.layers.0.module.layers.1  MultiHeadAttention" in out and "Linear(8, 32" in out
+
+
+def test_glassnet_summary_of_a_gpt_saved_without_an_input_shape_reads_its_context(tmp_path, capsys):
+    model = gn.models.gpt(13, 8, n_layer=1, n_head=2, n_embd=8, rng=0)
+    model.save(tmp_path / "gpt.gnet", metadata={})
+    assert cli.main(["summary", str(tmp_path / "gpt.gnet")]) == 0
+    out = capsys.readouterr().out
+    assert "Input: (None, 8)" in out and "(None, 8, 13)" in out
