@@ -27,6 +27,7 @@ import numpy as np
 from glassnet.cli.args import positive_int
 from glassnet.cli.common import output_files, plural
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
+from glassnet.cli.language_model import plot_steps
 from glassnet.cli.lock import hold_folder
 from glassnet.cli.runs import StopOnInterrupt, interruptible
 from glassnet.datasets.bpe import BPETokenizer
@@ -264,32 +265,10 @@ def run(args: argparse.Namespace) -> int:
         metadata["interrupted"] = {"epoch": 1, "batch": log.stopped_at, "batches": s.steps}
     save(model, model_path, metadata=json.loads(json.dumps(metadata)))  # NaN estimates become JSON-safe
     print(f"model saved to {model_path} (with its tokenizer): glassnet generate {model_path} --prompt ...")
-    _plot(log, plot_path, f"{args.data}, gpt2")
+    plot_steps(log, plot_path, f"{args.data}, gpt2", val_loss, "nats per token")
     print(f"total time: {time.perf_counter() - started:.1f}s")
     if log.stopped_at is not None:
         print(f"interrupted after {plural(log.stopped_at, 'step')} of {s.steps}", file=sys.stderr)
     if val_loss is not None:
         print(f"validation loss: {val_loss:.4f} (nats per token)")
     return EXIT_INTERRUPTED if log.stopped_at is not None else 0
-
-
-def _plot(log: Any, path: str, title: str) -> None:
-    try:
-        from glassnet.plot import pyplot
-
-        plt = pyplot()
-    except ImportError as err:
-        print(f"no plot: {err}")
-        return
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.plot(range(len(log.losses)), log.losses, lw=0.6, alpha=0.5, label="training batch")
-    ax.plot(log.eval_steps, log.eval_train, marker="o", label="train (estimate)")
-    if not all(np.isnan(log.eval_val)):
-        ax.plot(log.eval_steps, log.eval_val, marker="o", label="val (estimate)")
-    ax.set(title=title, xlabel="step", ylabel="cross-entropy (nats per token)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"loss curve saved to {path}")

@@ -30,9 +30,9 @@ from glassnet.cli.common import (
     plural,
 )
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
+from glassnet.cli.language_model import run_character_model
 from glassnet.cli.runs import StopOnInterrupt, interruptible
-from glassnet.datasets import from_text, windows
-from glassnet.datasets.preprocessing import record_preprocessing
+from glassnet.datasets import from_text
 from glassnet.history import History
 from glassnet.losses import CrossEntropyLoss, MSELoss
 from glassnet.module import Module
@@ -280,7 +280,6 @@ MIN_TEXT = 50  # characters: a validation part of 5 and a context of 4 at the le
 
 def train_text(args: argparse.Namespace) -> int:
     """``glassnet train --data story.txt --model gpt|lstm|rnn``: a character model of the file, trained for steps."""
-    started = time.perf_counter()
     model_name = args.model or "gpt"
     if model_name not in text_recipes.RECIPES:
         raise CommandError(
@@ -298,61 +297,15 @@ def train_text(args: argparse.Namespace) -> int:
     train_ids, val_ids = prep.encode(text[:cut]), prep.encode(text[cut:])
     s = own_data.text_settings(model_name, args, len(train_ids), len(val_ids))
     stem = os.path.splitext(os.path.basename(args.data))[0] or "text"
-    out = args.out or os.path.join("runs", f"{stem}-{model_name}")
-    model_path, plot_path = output_files(out, "--out", "model.gnet", "curves.png")
-    model = s.build(prep.vocab_size, s.context, args.seed)
-    optimizer = s.optimizer(model, s)
-    n_params = sum(p.data.size for p in model.parameters())
-    print(
-        f"glassnet train: {args.data}, {model_name} ({plural(n_params, 'parameter')}); "
-        f"{len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {prep.vocab_size}"
+    args.model = model_name
+    return run_character_model(
+        args,
+        s,
+        prep,
+        train_ids,
+        val_ids,
+        out=args.out or os.path.join("runs", f"{stem}-{model_name}"),
+        title=f"{stem}, {model_name}",
+        metadata={"data": args.data, "data_kind": "text", "preprocessing": prep.to_json()},
+        steps_note="" if args.steps else " (scaled to the text)",
     )
-    print(
-        f"  {s.describe}\n  {plural(s.steps, 'step')}{'' if args.steps else ' (scaled to the text)'}, batch {s.batch_size}, context {s.context}, "
-        f"lr {s.lr:g}, clip {s.clip}, seed {args.seed}"
-    )
-    print("  (Ctrl-C stops after the current step and saves the model trained so far)", flush=True)
-    stop = StopOnInterrupt(batches=s.steps)
-    with interruptible(stop):
-        log = text_recipes.train_steps(
-            model,
-            windows(train_ids, s.context),
-            windows(val_ids, s.context),
-            optimizer,
-            s,
-            seed=args.seed,
-            should_stop=lambda: stop.requested,
-        )
-    val_loss = text_recipes.validation_loss(model, val_ids, s.context)
-    record_preprocessing(model, prep)
-    metadata: dict[str, Any] = {
-        "data": args.data,
-        "data_kind": "text",
-        "model": model_name,
-        "input_shape": [s.context],
-        "vocabulary": prep.to_config(),  # what glassnet generate reads
-        "seed": args.seed,
-        "settings": {"steps": s.steps, "batch_size": s.batch_size, "context": s.context, "lr": s.lr},
-        "validation_loss": val_loss,
-    }
-    if log.stopped_at is not None:
-        metadata["interrupted"] = {"epoch": 1, "batch": log.stopped_at, "batches": s.steps}
-    model.save(model_path, metadata=metadata)
-    print(f"model saved to {model_path} (with its vocabulary: glassnet generate {model_path} --prompt ...)")
-    _step_curve(log, plot_path, f"{stem}, {model_name}")
-    print(f"total time: {time.perf_counter() - started:.1f}s")
-    if log.stopped_at is not None:
-        print(f"interrupted after {plural(log.stopped_at, 'step')} of {s.steps}")
-    print(f"validation loss: {val_loss:.4f}")
-    return EXIT_INTERRUPTED if log.stopped_at is not None else 0
-
-
-def _step_curve(log: text_recipes.StepLog, path: str, title: str) -> None:
-    try:
-        from glassnet.plot import loss_curve
-
-        loss_curve(log.losses, path, title=title, xlabel="step", ylabel="cross-entropy (nats per character)")
-    except ImportError as err:
-        print(f"no plot: {err}")
-    else:
-        print(f"loss curve saved to {path}")

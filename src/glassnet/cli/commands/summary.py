@@ -17,8 +17,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     model, info = load_model(args.model_file)
     shape = args.input_shape or info.input_shape
-    if shape is None and isinstance(getattr(model, "context", None), int):
-        shape = (model.context,)  # a language model (GPT, GPT-2) reads up to `context` token ids
+    context = getattr(model, "context", None)
+    if shape is None and isinstance(context, int):
+        shape = (context,)  # a language model (GPT, GPT-2) reads up to `context` token ids
     if shape is None:
         raise CommandError("the model file does not record its input shape: pass --input-shape, e.g. 1,28,28")
     described = info.describe()

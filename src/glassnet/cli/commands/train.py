@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
@@ -37,10 +36,11 @@ from glassnet.cli.common import (
     plural,
 )
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
+from glassnet.cli.language_model import run_character_model
 from glassnet.cli.lock import hold_folder
 from glassnet.cli.runs import StopOnInterrupt, interruptible
-from glassnet.cli.text_recipes import StepLog, TextRecipe, train_steps, validation_loss
-from glassnet.datasets.text import CharTokenizer, shakespeare, windows
+from glassnet.cli.text_recipes import TextRecipe
+from glassnet.datasets.text import CharTokenizer, shakespeare
 from glassnet.history import History
 from glassnet.io import load, save
 from glassnet.losses import CrossEntropyLoss
@@ -589,88 +589,18 @@ def _settings(args: argparse.Namespace) -> TextRecipe:
 
 def train_text(args: argparse.Namespace) -> int:
     """``glassnet train --data shakespeare``: a character-level language model, trained for steps."""
-    started = time.perf_counter()
-    s, schedule = text_recipes.fit_schedule(_settings(args))  # what runs, as the header says it
+    s = _settings(args)
     out = args.out or os.path.join("runs", f"{args.data}-{args.model}")
-    model_path, plot_path = output_files(out, "--out", "model.gnet", "curves.png")
-    hold_folder(out)
     train_text, val_text = shakespeare()
     tokenizer = CharTokenizer.from_text(train_text + val_text)  # nanoGPT's vocabulary: every character of the corpus
     train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
-    model = s.build(tokenizer.vocab_size, s.context, args.seed)
-    optimizer = s.optimizer(model, s)
-    n_params = sum(p.data.size for p in model.parameters())
-    print(
-        f"glassnet train: {args.data}, {args.model} ({plural(n_params, 'parameter')}); "
-        f"{len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {tokenizer.vocab_size}"
+    return run_character_model(
+        args,
+        s,
+        tokenizer,
+        train_ids,
+        val_ids,
+        out=out,
+        title=f"{args.data}, {args.model}",
+        metadata={"data": args.data},
     )
-    print(
-        f"  {s.describe}\n  {plural(s.steps, 'step')}, batch {s.batch_size}, context {s.context}, lr {s.lr:g} "
-        f"({schedule}), clip {s.clip}, seed {args.seed}"
-    )
-    print("  (Ctrl-C stops after the current step and saves the model trained so far)", flush=True)
-    stop = StopOnInterrupt(batches=s.steps)
-    with interruptible(stop):
-        log = train_steps(
-            model,
-            windows(train_ids, s.context),
-            windows(val_ids, s.context),
-            optimizer,
-            s,
-            seed=args.seed,
-            should_stop=lambda: stop.requested,
-        )
-    print(f"training: {log.seconds:.1f}s ({1000 * log.seconds / max(1, len(log.losses)):.1f} ms a step)", flush=True)
-    val_loss = validation_loss(model, val_ids, s.context)
-    metadata: dict[str, Any] = {
-        "data": args.data,
-        "model": args.model,
-        "input_shape": [s.context],
-        "vocabulary": tokenizer.to_config(),
-        "seed": args.seed,
-        "settings": {
-            "steps": s.steps,
-            "batch_size": s.batch_size,
-            "context": s.context,
-            "lr": s.lr,
-            "min_lr": s.min_lr,
-            "warmup_steps": s.warmup_steps,
-            "clip": s.clip,
-        },
-        "validation_loss": val_loss,
-        "curve": {"step_loss": log.losses, "eval_steps": log.eval_steps, "train": log.eval_train, "val": log.eval_val},
-    }
-    if log.stopped_at is not None:
-        metadata["interrupted"] = {"epoch": 1, "batch": log.stopped_at, "batches": s.steps}
-    save(model, model_path, metadata=json.loads(json.dumps(metadata)))
-    print(f"model saved to {model_path} (with its vocabulary)")
-    _plot_steps(log, plot_path, f"{args.data}, {args.model}", val_loss)
-    print(f"total time: {time.perf_counter() - started:.1f}s")
-    if log.stopped_at is not None:
-        print(f"interrupted after {plural(log.stopped_at, 'step')} of {s.steps}")
-    print(f"validation loss: {val_loss:.4f}")
-    return 130 if log.stopped_at is not None else 0
-
-
-def _plot_steps(log: StepLog, path: str, title: str, val_loss: float) -> None:
-    try:
-        from glassnet.plot import pyplot
-
-        plt = pyplot()
-    except ImportError as err:
-        print(f"no plot: {err}")
-        return
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.plot(range(len(log.losses)), log.losses, lw=0.6, alpha=0.5, label="training batch")
-    ax.plot(log.eval_steps, log.eval_train, marker="o", label="train (estimate)")
-    ax.plot(log.eval_steps, log.eval_val, marker="o", label="val (estimate)")
-    ax.plot(
-        [len(log.losses)], [val_loss], marker="*", ms=12, ls="", label=f"validation loss {val_loss:.4f} (whole split)"
-    )
-    ax.set(title=title, xlabel="step", ylabel="cross-entropy (nats per character)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"loss curve saved to {path}")
