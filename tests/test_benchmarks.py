@@ -116,3 +116,13 @@ def test_tiny_run_names_its_machine(tiny_run):
         assert "BLAS: " in header
     if _installed("torch"):
         assert machine["torch_cpu_capability"] in header
+
+
+def test_the_thread_policy_ab_prints_both_settings_and_their_ratio():
+    cmd = [sys.executable, "-m", "benchmarks.thread_policy_ab", "--repeats", "1", "--workloads", "mlp"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("mlp"))
+    default, threaded, ratio = row.split()[1:]
+    assert float(default) > 0 and float(threaded) > 0
+    assert abs(float(ratio.rstrip("x")) - float(default) / float(threaded)) < 0.01
