@@ -30,13 +30,21 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 # (name, help, the module that adds its arguments and runs it)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "train the tutorial's 3-4-1 sigmoid network and plot its loss", "glassnet.cli.commands.demo"),
-    ("train", "train a classifier on a data set, save the model and its curves", "glassnet.cli.commands.train"),
+    (
+        "train",
+        "train a model on a data set or your own CSV file, image folder or text; save it and its curves",
+        "glassnet.cli.commands.train",
+    ),
     (
         "evaluate",
-        "accuracy and confusion matrix of a saved model on its data set's test split",
+        "accuracy and confusion matrix (or regression errors) of a saved model on its test split or labelled files",
         "glassnet.cli.commands.evaluate",
     ),
-    ("predict", "classes and probabilities for the samples in a .npy file", "glassnet.cli.commands.predict"),
+    (
+        "predict",
+        "classes and probabilities (or values) for a .npy file, raw CSV rows or images",
+        "glassnet.cli.commands.predict",
+    ),
     ("summary", "layers, output shapes and parameter counts of a saved model", "glassnet.cli.commands.summary"),
     (
         "generate",

@@ -1,4 +1,4 @@
-"""``glassnet evaluate MODEL``: accuracy and confusion matrix of a saved model on its data set's test split.
+"""``glassnet evaluate MODEL [FILE|FOLDER]``: accuracy and confusion matrix (or regression errors) of a saved model.
 
 A model trained on a CSV file or an image folder is scored on raw labelled files instead
 (``cli/raw_inputs.py``): ``glassnet evaluate model.gnet labelled.csv`` or ``... labelled-folder/``.

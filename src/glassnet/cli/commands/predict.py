@@ -1,4 +1,4 @@
-"""``glassnet predict MODEL FILE.npy``: classes and probabilities for the samples in a .npy file.
+"""``glassnet predict MODEL INPUT...``: classes and probabilities (or values) for a .npy file, raw CSV rows or images.
 
 A model trained on a CSV file or an image folder takes raw files instead (``cli/raw_inputs.py``):
 ``glassnet predict model.gnet new_rows.csv``, ``glassnet predict model.gnet cat.jpg dog.png more/``.
