@@ -36,7 +36,8 @@ PACKAGE = SRC / "glassnet"
 # (prefix, layer): a module belongs to the longest prefix that matches its dotted name
 LAYERS = {
     "leaves": ("glassnet._checks", "glassnet._files", "glassnet._archive", "glassnet._version", "glassnet.init",
-               "glassnet.plot", "glassnet.safetensors", "glassnet.parallel"),
+               "glassnet.plot", "glassnet.safetensors", "glassnet.parallel",
+               "glassnet.memory"),
     "contract": ("glassnet.module", "glassnet.registry", "glassnet.callbacks"),
     "blocks": ("glassnet.layers", "glassnet.losses", "glassnet.metrics", "glassnet.optim", "glassnet.datasets"),
     "assembly": ("glassnet.models", "glassnet.io", "glassnet.history", "glassnet.training", "glassnet.checkpoint",

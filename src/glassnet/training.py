@@ -29,6 +29,7 @@ from glassnet.distributed import DataParallel, SingleProcess
 from glassnet.history import History, TrainingRun
 from glassnet.layers.activations import Softmax
 from glassnet.losses import CrossEntropyLoss, Loss
+from glassnet.memory import keep_freed_memory
 from glassnet.metrics import get as get_metric
 from glassnet.module import Module, Sequential, pack_gradients
 from glassnet.optim.clip import clip_grad_norm
@@ -133,6 +134,7 @@ def _slice_size(model: Module, x: np.ndarray, batch_size: int) -> int:
 
 def _batches(model: Module, x: np.ndarray, batch_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
     """(start, stop, output) over ``x`` in eval mode, in slices of at most ``batch_size``; restores the mode."""
+    keep_freed_memory()  # each slice's arrays reuse the last one's pages
     was_training = model.training
     model.eval()
     try:
@@ -361,6 +363,7 @@ def train_step(
         >>> train_step(model, gn.MSELoss(), opt, x, y) < first
         True
     """
+    keep_freed_memory()  # each step's arrays reuse the last one's pages (glassnet.memory)
     value = loss.forward(model(x), y)
     optimizer.zero_grad()
     model.backward(loss.backward())
@@ -573,6 +576,7 @@ def _fit(
     preprocessing: Any,
 ) -> History:
     """``fit``'s body, on its checked strategy."""
+    keep_freed_memory()  # each step's arrays reuse the last one's pages (glassnet.memory)
     loss = _check_loss(loss)
     _warn_double_softmax(model, loss)
     optimizer = _check_optimizer(optimizer, model)

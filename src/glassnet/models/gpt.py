@@ -21,6 +21,7 @@ from glassnet._checks import as_rng, check_dtype, positive_float, positive_int, 
 from glassnet.layers import GELU, Embedding, LayerNorm, Linear, MultiHeadAttention, Residual
 from glassnet.layers._base import input_gradient, loading, missing_cache, placeholder_arrays
 from glassnet.layers.embedding import check_ids
+from glassnet.memory import keep_freed_memory
 from glassnet.models.sampling import generation_args, sample
 from glassnet.module import Module, Sequential
 from glassnet.registry import register_layer
@@ -259,6 +260,7 @@ class GPT(Module):
         """
         ids, length, temperature, top_k = generation_args(ids, length, temperature, top_k, self.vocab_size)
         gen = as_rng(rng)
+        keep_freed_memory()  # each token's logits reuse the last one's pages (glassnet.memory)
         was_training = self.training
         self.eval()
         self.use_cache(True)
