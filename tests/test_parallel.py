@@ -240,6 +240,10 @@ PRODUCT_LAYERS = {
     "Linear": (lambda: gn.Linear(70, 90, rng=0, dtype=np.float64), (40, 6, 70)),
     "Conv2d": (lambda: gn.Conv2d(5, 12, 3, padding=1, rng=0, dtype=np.float64), (16, 5, 20, 20)),
     "Conv2d(stride 2, no padding)": (lambda: gn.Conv2d(4, 8, 3, stride=2, rng=0, dtype=np.float64), (16, 4, 21, 21)),
+    # (N, T, F): the products over all steps and the batch rows of the time loop are large enough to split
+    "RNN": (lambda: gn.RNN(30, 40, rng=0, dtype=np.float64), (24, 10, 30)),
+    "LSTM": (lambda: gn.LSTM(30, 40, rng=0, dtype=np.float64), (24, 10, 30)),
+    "GRU": (lambda: gn.GRU(30, 40, rng=0, dtype=np.float64), (24, 10, 30)),
 }
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from glassnet._checks import as_rng, check_dtype, positive_int, strict_bool
 from glassnet.layers._base import drawn_array, expect_ndim, missing_cache
 from glassnet.module import Module, Parameter
+from glassnet.parallel import matmul
 
 State = Any  # an (N, H) array, or an (h, c) pair of them for the LSTM
 
@@ -119,7 +120,7 @@ class RecurrentBase(Module):
         """x (N, T, F) -> the time-major input rows (T*N, F) and x @ w + b, (T, N, G*H); w defaults to W_ih."""
         n, t, _ = x.shape
         x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, self.input_size)
-        xw = x_rows @ (self.weight_ih.data if w is None else w)
+        xw = matmul(x_rows, self.weight_ih.data if w is None else w)  # split by rows over glassnet's threads
         if b is not None:
             xw += b
         return x_rows, xw.reshape(t, n, -1)
@@ -132,14 +133,16 @@ class RecurrentBase(Module):
         """
         t, n, width = dzx.shape
         dzx_rows, dzh_rows = dzx.reshape(t * n, width), dzh.reshape(t * n, width)
-        self.weight_ih.grad += cache["x_rows"].T @ dzx_rows
-        self.weight_hh.grad += cache["hs"][:-1].reshape(t * n, self.hidden_size).T @ dzh_rows
+        # The four products of the whole sequence are the layer's largest: matmul splits them by rows
+        # over glassnet's threads (set_num_threads), which leaves every number as one product computes it.
+        self.weight_ih.grad += matmul(cache["x_rows"].T, dzx_rows)
+        self.weight_hh.grad += matmul(cache["hs"][:-1].reshape(t * n, self.hidden_size).T, dzh_rows)
         if self.bias_ih is not None and self.bias_hh is not None:
             self.bias_ih.grad += dzx_rows.sum(axis=0)
             self.bias_hh.grad += dzh_rows.sum(axis=0)
         if not self.input_grad:
             return None  # see Module.set_input_grad
-        return (dzx_rows @ self.weight_ih.data.T).reshape(t, n, self.input_size).transpose(1, 0, 2)
+        return matmul(dzx_rows, self.weight_ih.data.T).reshape(t, n, self.input_size).transpose(1, 0, 2)
 
     def _w_hh_t(self) -> np.ndarray:
         # A contiguous copy of W_hh.T: BLAS multiplies by it faster than by the transposed view,
