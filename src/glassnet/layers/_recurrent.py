@@ -6,10 +6,12 @@ See glassnet.layers.recurrent for the layers, their equations and the weight lay
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from glassnet import parallel
 from glassnet._checks import as_rng, check_dtype, positive_int, strict_bool
 from glassnet.layers._base import drawn_array, expect_ndim, missing_cache
 from glassnet.module import Module, Parameter
@@ -124,6 +126,16 @@ class RecurrentBase(Module):
         if b is not None:
             xw += b
         return x_rows, xw.reshape(t, n, -1)
+
+    def _over_rows(self, loop: Callable[[int, int], None], n: int, t: int) -> None:
+        """Run ``loop(lo, hi)``, a time loop over batch rows lo:hi, on blocks of rows over glassnet's threads.
+
+        Batch rows never meet inside a recurrence, so each block runs all its steps apart from the
+        others, with no waiting between steps; a row is computed by the same operations in any block.
+        A loop smaller than ``MATMUL_GRAIN`` recurrent multiply-adds per thread runs whole in this thread.
+        """
+        width = self.gates * self.hidden_size
+        parallel.parallel_for(loop, n, row_size=t * self.hidden_size * width, grain=parallel.MATMUL_GRAIN)
 
     def _finish_backward(self, dzx: np.ndarray, dzh: np.ndarray, cache: dict[str, Any]) -> np.ndarray | None:
         """Weight gradients from the collected pre-activation gradients, then dx.
