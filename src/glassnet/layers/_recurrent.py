@@ -150,8 +150,9 @@ class RecurrentBase(Module):
         self.weight_ih.grad += matmul(cache["x_rows"].T, dzx_rows)
         self.weight_hh.grad += matmul(cache["hs"][:-1].reshape(t * n, self.hidden_size).T, dzh_rows)
         if self.bias_ih is not None and self.bias_hh is not None:
-            self.bias_ih.grad += dzx_rows.sum(axis=0)
-            self.bias_hh.grad += dzh_rows.sum(axis=0)
+            db_ih = dzx_rows.sum(axis=0)
+            self.bias_ih.grad += db_ih
+            self.bias_hh.grad += db_ih if dzh is dzx else dzh_rows.sum(axis=0)  # RNN and LSTM: one dZ for both
         if not self.input_grad:
             return None  # see Module.set_input_grad
         return matmul(dzx_rows, self.weight_ih.data.T).reshape(t, n, self.input_size).transpose(1, 0, 2)
