@@ -32,7 +32,7 @@ from glassnet.history import History, TrainingRun
 from glassnet.losses import CrossEntropyLoss
 from glassnet.module import Module
 from glassnet.optim import Optimizer, WarmupCosineLR
-from glassnet.training import train_step
+from glassnet.training import replicas_for, train_step
 
 __all__ = ["TextRecipe", "StepLog", "train_steps", "validation_loss", "estimate_loss", "tokens_digest"]
 
@@ -221,6 +221,7 @@ def train_steps(
     started = time.perf_counter()
     model.train()
     model.set_input_grad(False)  # nothing consumes a gradient for the token ids
+    replicas = replicas_for(model, loss)  # more than one glassnet thread: each takes a share of every batch
 
     def evaluate(step: int) -> None:
         log.eval_steps.append(step)
@@ -241,7 +242,7 @@ def train_steps(
             if step % s.eval_interval == 0:
                 evaluate(step)
             x, y = random_batch(train_view, s.batch_size, rng)
-            log.losses.append(train_step(model, loss, optimizer, x, y, clip=s.clip))
+            log.losses.append(train_step(model, loss, optimizer, x, y, clip=s.clip, replicas=replicas))
             if schedule is not None:
                 schedule.step()
             if not math.isfinite(log.losses[-1]):
@@ -262,5 +263,7 @@ def train_steps(
     finally:
         progress.close()
         model.set_input_grad(True)
+        if replicas is not None:
+            replicas.close()
     log.seconds = time.perf_counter() - started
     return log
