@@ -58,6 +58,7 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
     import glassnet as gn
     from benchmarks import common
     from glassnet.module import pack_gradients
+    from glassnet.training import replicas_for, train_step
 
     view, _ = _data()
     total = args.warmup + args.steps
@@ -76,6 +77,7 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
         dp = DataParallel()
         dp.setup(model, BATCH, BATCH)
         lo, hi = dp.shard(0, BATCH)
+    replicas = replicas_for(model, loss, grads) if dp is None else None
     rss_before = common.rss_now_mib()
     common.reset_peak_rss()
     times, last = [], 0.0
@@ -84,19 +86,16 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
             cpu0 = time.process_time()
         t0 = time.perf_counter()
         x, y = gn.datasets.random_batch(view, BATCH, rng)
-        if dp is None:
-            last = loss(model(x), y)
-            for g in grads:
-                g.fill(0)
-            model.backward(loss.backward())
+        if dp is None:  # the language-model loop's step: the batch split over glassnet's threads
+            last = train_step(model, loss, opt, x, y, clip=1.0, replicas=replicas)
         else:  # the rank's share of the global batch's mean loss, then the gradients summed over the ranks
             last = loss(model(x[lo:hi]), y[lo:hi])
             for g in grads:
                 g.fill(0)
             model.backward(loss.backward() * ((hi - lo) / BATCH))
             dp.allreduce_gradients(grads)
-        gn.clip_grad_norm(params, 1.0)
-        opt.step()
+            gn.clip_grad_norm(params, 1.0)
+            opt.step()
         sched.step()
         times.append(time.perf_counter() - t0)
     cpu = (time.process_time() - cpu0) / args.steps

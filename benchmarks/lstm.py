@@ -60,21 +60,17 @@ def glassnet_model(seed: int) -> Any:
 
 def glassnet_train(args: argparse.Namespace) -> tuple[list[float], float]:
     import glassnet as gn
-    from glassnet.optim import clip_grad_norm
+    from glassnet.training import replicas_for, train_step
 
     model = glassnet_model(args.seed)
     params = model.parameters()
     loss_fn, optimizer = gn.CrossEntropyLoss(), gn.Adam(params, lr=LR)
     model.train()
     model.set_input_grad(False)  # as fit does: nothing needs dL/d(token ids)
+    replicas = replicas_for(model, loss_fn)  # as the language-model loop: the batch over glassnet's threads
 
     def step(x: np.ndarray, y: np.ndarray) -> float:
-        loss = loss_fn.forward(model.forward(x), y)
-        optimizer.zero_grad()
-        model.backward(loss_fn.backward())
-        clip_grad_norm(params, CLIP)
-        optimizer.step()
-        return loss
+        return train_step(model, loss_fn, optimizer, x, y, clip=CLIP, replicas=replicas)
 
     return timed_steps(step, batches(args.warmup_batches + args.steps, args.seed), args.warmup_batches)
 

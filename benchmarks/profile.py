@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.common import INPUT_SHAPES, SPECS, glassnet_model, load_data
 
     _limits = threadpool_limits(limits=args.threads)  # kept alive for the whole run
-    gn.set_num_threads(args.threads)  # glassnet's own threads (and its BLAS pool held at one)
+    gn.set_num_threads(args.threads)  # glassnet's threads and its BLAS pool
     bs = args.batch_size or {"mlp": 128, "cnn": 64}[args.workload]
     spec = SPECS[args.workload]
     n = bs * args.steps

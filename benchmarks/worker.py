@@ -126,7 +126,7 @@ def import_framework(framework: str, threads: int) -> tuple[dict[str, Any], Any]
         info["blas_threads"] = "threadpoolctl not installed; thread env vars only"
     else:
         handle = threadpool_limits(limits=threads)
-        if framework == "glassnet":  # glassnet's own policy: its threads, the BLAS pool held at one
+        if framework == "glassnet":  # glassnet's policy: its threads (one BLAS thread each in a split step)
             import glassnet
 
             glassnet.set_num_threads(threads)

@@ -18,3 +18,13 @@ def _nothing_left_in_runs():
     left = (set(runs.iterdir()) if runs.is_dir() else set()) - before
     if left:
         pytest.fail(f"tests left {sorted(p.name for p in left)} in {runs}: give --out a folder under tmp_path")
+
+
+@pytest.fixture
+def one_thread():
+    """glassnet on one thread (a test of the one-thread loop, bit for bit); the default count afterwards."""
+    from glassnet import parallel
+
+    parallel.set_num_threads(1)
+    yield
+    parallel._reset()

@@ -70,8 +70,9 @@ def _mpirun_cmd(ranks: int) -> list[str]:
     return cmd
 
 
-def _run(ranks: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return _job([*_mpirun_cmd(ranks), sys.executable, str(WORKER), *args], timeout, env=_mpi_env())
+def _run(ranks: int, *args: str, timeout: float = 240, threads: int = 1) -> subprocess.CompletedProcess:
+    env = {**_mpi_env(), "GLASSNET_NUM_THREADS": str(threads)}
+    return _job([*_mpirun_cmd(ranks), sys.executable, str(WORKER), *args], timeout, env=env)
 
 
 def _single_process(kind: str, **kwargs) -> tuple[dict[str, np.ndarray], list[float]]:
@@ -108,6 +109,24 @@ def test_mpirun_training_equals_one_process_with_the_global_batch(kind, ranks, t
     got = np.load(out)
     _assert_same(got, expected)
     np.testing.assert_allclose(got["loss"], losses, rtol=1e-12)
+
+
+@needs_mpi
+def test_ranks_times_threads_train_as_ranks_alone_and_as_one_process(tmp_path):
+    # every rank splits its share of each batch over 2 threads of its own (glassnet.replicas)
+    out = tmp_path / "weights.npz"
+    done = _run(2, "gpt", str(out), threads=2)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected, losses = _single_process("gpt")
+    got = np.load(out)
+    _assert_same(got, expected)
+    np.testing.assert_allclose(got["loss"], losses, rtol=1e-12)
+    # dropout's masks depend on the rank (each rank draws its own), not on the threads within it
+    one, two = tmp_path / "one.npz", tmp_path / "two.npz"
+    for path, threads in ((one, 1), (two, 2)):
+        done = _run(2, "mlp-dropout", str(path), threads=threads)
+        assert done.returncode == 0, done.stderr[-2000:]
+    _assert_same(np.load(two), dict(np.load(one)))
 
 
 @needs_mpi

@@ -41,7 +41,7 @@ LAYERS = {
     "contract": ("glassnet.module", "glassnet.registry", "glassnet.callbacks"),
     "blocks": ("glassnet.layers", "glassnet.losses", "glassnet.metrics", "glassnet.optim", "glassnet.datasets"),
     "assembly": ("glassnet.models", "glassnet.io", "glassnet.history", "glassnet.training", "glassnet.checkpoint",
-                 "glassnet.distributed", "glassnet.text_training"),
+                 "glassnet.distributed", "glassnet.text_training", "glassnet.replicas"),
     "tools": ("glassnet.testing", "glassnet.summary", "glassnet.explain", "glassnet.diagnostics",
               "glassnet.lr_find", "glassnet.pictures", "glassnet.report", "glassnet.sklearn", "glassnet.onnx"),
     "app": ("glassnet.cli", "glassnet.__main__"),

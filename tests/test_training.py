@@ -53,6 +53,7 @@ def test_same_seed_same_training_bit_for_bit():
     assert not np.array_equal(c.parameters()[0].data, a.parameters()[0].data)
 
 
+@pytest.mark.usefixtures("one_thread")  # the one-thread loop, bit for bit (tests/test_replicas.py: any count)
 def test_fit_is_the_manual_loop():
     x, y = _blobs(n=48)
     a, b = _mlp(), _mlp()
@@ -375,6 +376,7 @@ def test_pack_gradients_makes_one_array_per_dtype_and_keeps_the_values():
         assert np.all(p.grad == i + 1.0)
 
 
+@pytest.mark.usefixtures("one_thread")  # the one-thread loop, bit for bit (tests/test_replicas.py: any count)
 def test_fit_with_packed_gradients_computes_the_same_step_as_by_hand():
     def model():
         return gn.Sequential(gn.Linear(3, 4, rng=0), gn.ReLU(), gn.Linear(4, 2, rng=1))
@@ -421,6 +423,7 @@ def _cnn():
     )  # fmt: skip
 
 
+@pytest.mark.usefixtures("one_thread")  # a layer counting its calls: one copy of it
 def test_predict_slices_a_batch_of_glassnet_layers_to_fit_in_cache(monkeypatch):
     from glassnet import training
 

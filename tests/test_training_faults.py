@@ -189,6 +189,7 @@ def test_a_lone_last_sample_joins_the_batch_before_it_in_a_batchnorm_model(shuff
     assert _batch_bounds(model, 34, 16) == [(0, 16), (16, 32), (32, 34)]
 
 
+@pytest.mark.usefixtures("one_thread")  # the one-thread loop, bit for bit (tests/test_replicas.py: any count)
 def test_the_merged_batch_is_the_manual_loop_over_those_bounds():
     x, y = _regression(n=9)
     a, b = _bn_model(), _bn_model()

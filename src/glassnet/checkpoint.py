@@ -11,7 +11,10 @@ arrays, nothing that can run code.
   "early_stopping": [EarlyStopping states: best, best_epoch, wait, stopped_epoch],
   "rng": {"fit": <bit_generator.state>, "layers": {layer name: <bit_generator.state>}},
   "epoch": epochs completed, "step": optimizer steps, "run": {"samples", "batch_size"},
-  "history": {"epoch": [...], "history": {...}}, "metadata": {...}}``;
+  "history": {"epoch": [...], "history": {...}}, "metadata": {...}}``, and for a
+  language model's loop of steps (``glassnet.text_training.train_steps``) also
+  ``"steps": {"total", "data", "eval_rng", "log": {"losses", "eval_steps", "eval_train", "eval_val"}}``
+  (its ``epoch`` is 0, its ``run`` the number of training windows and the batch);
 * ``arrays/model/<name>`` for each parameter and buffer and
   ``arrays/optimizer/<slot>/<i>`` for each optimizer slot (momentum, Adam's
   moments) that holds an array, and ``arrays/early_stopping/<k>/<name>`` for the best
@@ -49,6 +52,7 @@ __all__ = [
     "save_checkpoint",
     "read_checkpoint",
     "restore",
+    "restore_steps",
     "check_settings",
     "FORMAT",
     "VERSION",
@@ -75,7 +79,9 @@ _HEADER_KEYS = {
 # A checkpoint's header is mostly lists of numbers: at most one object or array per 32 bytes
 # (model files allow one per 8), so a 15 MiB header of small dicts costs ~100 MiB to parse, not 430.
 _CONTAINER_BYTES = 32
-_OPTIONAL_KEYS = {"early_stopping"}  # absent from files written before EarlyStopping was kept
+# "early_stopping" is absent from files written before EarlyStopping was kept; "steps" from every file of fit's
+_OPTIONAL_KEYS = {"early_stopping", "steps"}
+_LOG_KEYS = ("losses", "eval_steps", "eval_train", "eval_val")
 
 
 # -- JSON values ------------------------------------------------------------
@@ -114,8 +120,16 @@ def _stochastic_layers(model: Module) -> dict[str, Any]:
 
 
 # -- saving -----------------------------------------------------------------
-def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    run: TrainingRun,
+    metadata: dict[str, Any] | None = None,
+    steps: dict[str, Any] | None = None,
+) -> None:
     """Write the state of ``run`` (as ``fit`` shares it with callbacks) to ``path``, atomically.
+
+    ``steps`` is the state of a language model's loop of steps, which ``train_steps`` passes
+    (the planned steps, its data's digest, its evaluation generator's state, its log).
 
     The file is written next to ``path`` under a temporary name, flushed,
     then renamed over ``path``: a crash or a full disk leaves the previous
@@ -168,6 +182,8 @@ def save_checkpoint(path: str | os.PathLike[str], run: TrainingRun, metadata: di
         "history": {"epoch": list(run.history.epoch), "history": _to_json(run.history.history)},
         "metadata": metadata or {},
     }
+    if steps is not None:
+        header["steps"] = _to_json(steps)
     target = Path(os.fspath(path))
     try:
         write_archive(target, header, arrays, json_name=_JSON_ENTRY, container_bytes=_CONTAINER_BYTES)
@@ -212,6 +228,11 @@ class Checkpoint:
     @property
     def metadata(self) -> dict[str, Any]:
         return dict(self.header["metadata"])
+
+    @property
+    def steps(self) -> dict[str, Any] | None:
+        """A language model's loop state (``train_steps``): total, data, eval_rng, log; None for fit's checkpoints."""
+        return self.header.get("steps")
 
     @property
     def history(self) -> History:
@@ -397,7 +418,7 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
     run = header["run"]
     if set(run) != {"samples", "batch_size"} or not all(_is_int(v) and v > 0 for v in run.values()):
         raise _bad(where, f"invalid 'run': 'samples' and 'batch_size' must be integers >= 1, got {short(run)}")
-    if run["batch_size"] > run["samples"]:
+    if run["batch_size"] > run["samples"] and header.get("steps") is None:  # train_steps draws with replacement
         raise _bad(where, f"invalid 'run': 'batch_size' {run['batch_size']} is more than 'samples' {run['samples']}")
     _check_history(header["history"], where)
     for state in header["checkpoints"]:
@@ -407,7 +428,32 @@ def _check_header(header: Any, where: str) -> dict[str, Any]:
             raise _bad(where, f"invalid ModelCheckpoint state {short(state)}: 'best' is NaN")
     _check_arrays_named(header, where)
     header["history"] = _from_json(header["history"])
+    header.setdefault("steps", None)
+    if header["steps"] is not None:
+        header["steps"] = _check_steps(header["steps"], where)
     return header
+
+
+def _check_steps(steps: Any, where: str) -> dict[str, Any]:
+    """A loop of steps' state: ``{"total", "data", "eval_rng", "log"}``, numbers only in the log."""
+    if not isinstance(steps, dict) or set(steps) != {"total", "data", "eval_rng", "log"}:
+        raise _bad(where, f"invalid 'steps': it must be {{'total', 'data', 'eval_rng', 'log'}}, got {short(steps)}")
+    if not (_is_int(steps["total"]) and steps["total"] >= 1) or not isinstance(steps["data"], str):
+        raise _bad(where, f"invalid 'steps': 'total' must be an integer >= 1 and 'data' a string, got {short(steps)}")
+    _check_pcg64(steps["eval_rng"], "the evaluation's generator", where)
+    log = steps["log"]
+    if not isinstance(log, dict) or set(log) != set(_LOG_KEYS):
+        raise _bad(where, f"invalid 'steps': 'log' must hold {list(_LOG_KEYS)}, got {short(log)}")
+    for key in _LOG_KEYS:
+        values = log[key]
+        ok = _is_int if key == "eval_steps" else _is_number
+        if not isinstance(values, list) or not all(ok(v) for v in values):
+            raise _bad(where, f"invalid 'steps': {key!r} must be a list of numbers, got {short(values)}")
+    if len(log["losses"]) > steps["total"] or not len(log["eval_steps"]) == len(log["eval_train"]) == len(
+        log["eval_val"]
+    ):
+        raise _bad(where, f"invalid 'steps': the log's lengths do not fit {steps['total']} steps")
+    return dict(_from_json(steps))
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
@@ -621,15 +667,59 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> bool
     """
     ck = read_checkpoint(path)
     where = ck.where
+    if ck.steps is not None:
+        raise _bad(
+            where,
+            "a language model's checkpoint, written by a loop of steps: resume it with "
+            "glassnet.text_training.train_steps(resume_from=...) or glassnet train --resume",
+        )
+    _check_same_run(ck, run)
+    if ck.epoch > epochs:
+        raise _bad(where, f"the checkpoint is at epoch {ck.epoch}, past epochs={epochs}")
+    _restore_state(ck, run)
+    history = ck.history
+    run.history.epoch, run.history.history = history.epoch, history.history
+    run.epoch = ck.epoch
+    stopped = any(cb.stopped_epoch is not None for cb in run.callbacks if isinstance(cb, EarlyStopping))
+    return stopped or run.epoch >= epochs
+
+
+def restore_steps(path: str | os.PathLike[str], run: TrainingRun, total: int, data: str) -> dict[str, Any]:
+    """Continue a language model's loop of steps from ``path``: ``train_steps(resume_from=path)`` calls this.
+
+    ``run`` holds the loop's model, optimizer, training generator and schedule (its only callback);
+    ``total`` is the steps the loop is asked for and ``data`` its training tokens' digest: both must be
+    the checkpoint's, since the schedule's cosine and the batches depend on them. Restores what
+    ``restore`` does and returns the loop's own state (``eval_rng``, ``log``); a checkpoint that
+    doesn't fit raises ValueError and leaves the run as it was.
+    """
+    ck = read_checkpoint(path)
+    where, steps = ck.where, ck.steps
+    if steps is None:
+        raise _bad(where, "a checkpoint of fit's epochs: resume it with fit(resume_from=...)")
+    _check_same_run(ck, run)
+    if steps["total"] != total:
+        raise _bad(where, f"the checkpoint's run has {steps['total']} steps, not {total}: resume it with the same")
+    if steps["data"] != data:
+        raise _bad(where, "the checkpoint's run trained on other tokens (their digests differ): give it the same text")
+    _set_rng(np.random.Generator(type(run.rng.bit_generator)()), steps["eval_rng"], "the evaluation", where)
+    _restore_state(ck, run)
+    return steps
+
+
+def _check_same_run(ck: Checkpoint, run: TrainingRun) -> None:
     same_run = {"samples": run.samples, "batch_size": run.batch_size}
     if ck.header["run"] != same_run:
         raise _bad(
-            where,
+            ck.where,
             f"the checkpoint's run trained on {ck.header['run']['samples']} samples in batches of "
             f"{ck.header['run']['batch_size']}; this one has {run.samples} and {run.batch_size}",
         )
-    if ck.epoch > epochs:
-        raise _bad(where, f"the checkpoint is at epoch {ck.epoch}, past epochs={epochs}")
+
+
+def _restore_state(ck: Checkpoint, run: TrainingRun) -> None:
+    """The model, optimizer, schedules, callbacks and RNGs of ``run`` from ``ck``: all of them, or none."""
+    where = ck.where
     layers = _stochastic_layers(run.model)
     if set(ck.header["rng"]["layers"]) != set(layers):
         raise _bad(
@@ -655,11 +745,6 @@ def restore(path: str | os.PathLike[str], run: TrainingRun, epochs: int) -> bool
     _set_rng(run.rng, ck.header["rng"]["fit"], "fit's generator", where)
     for name, layer in layers.items():
         _set_rng(layer.rng, ck.header["rng"]["layers"][name], name, where)
-    history = ck.history
-    run.history.epoch, run.history.history = history.epoch, history.history
-    run.epoch = ck.epoch
-    stopped = any(cb.stopped_epoch is not None for cb in run.callbacks if isinstance(cb, EarlyStopping))
-    return stopped or run.epoch >= epochs
 
 
 # -- the callback -----------------------------------------------------------

@@ -107,6 +107,9 @@ class Module:
 
     Stochastic layers (Dropout) set ``stochastic = True`` and own an ``rng``
     attribute that ``fit(seed=...)`` reseeds, so a seed fixes a whole run.
+    Those that draw their numbers for the whole batch through ``batch_rows``
+    say so with ``draws_whole_batch = True``: a batch split over threads
+    (``glassnet.replicas``) then gets the draws of one thread.
     """
 
     buffer_names: tuple[str, ...] = ()
@@ -115,12 +118,27 @@ class Module:
     input_grad: bool = True  # whether backward must compute dx (see set_input_grad)
     casts_input: bool = True  # False for layers whose input is not cast (Embedding's integer ids)
     batch_statistics: bool = False  # True for layers (BatchNorm) that can't train on a batch of one sample
+    draws_whole_batch: bool = False  # a stochastic layer that draws through batch_rows (see the docstring)
+    # (lo, hi, n) while this copy of the layer runs rows lo:hi of an n-row batch (glassnet.replicas); else None
+    shard: tuple[int, int, int] | None = None
     # True where, in eval mode, each sample's output depends on that sample alone: glassnet's
     # layers say so (unless they carry state between calls); a layer of your own is not assumed to
     per_sample: bool = False
 
     def __init__(self) -> None:
         self.training = True
+
+    def batch_rows(self, rows: int) -> tuple[slice, int]:
+        """The rows of the whole batch this forward computes, and the batch's size.
+
+        ``(slice(0, rows), rows)`` unless the batch is split over threads (``shard`` is set):
+        a stochastic layer draws its random numbers for all ``n`` rows from its generator and
+        keeps its slice, so every thread's generator stays in step with one thread's.
+        """
+        if self.shard is None:
+            return slice(0, rows), rows
+        lo, hi, n = self.shard
+        return slice(lo, hi), n
 
     # -- computation -------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:

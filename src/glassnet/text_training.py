@@ -15,6 +15,7 @@ non-overlapping context-length windows. ``glassnet train --data shakespeare``
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,13 +25,16 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import as_rng, positive_int
+from glassnet.checkpoint import restore_steps, save_checkpoint
 from glassnet.datasets.text import random_batch, sequential_windows
+from glassnet.distributed import data_digest
+from glassnet.history import History, TrainingRun
 from glassnet.losses import CrossEntropyLoss
 from glassnet.module import Module
 from glassnet.optim import Optimizer, WarmupCosineLR
-from glassnet.training import train_step
+from glassnet.training import replicas_for, train_step
 
-__all__ = ["TextRecipe", "StepLog", "train_steps", "validation_loss", "estimate_loss"]
+__all__ = ["TextRecipe", "StepLog", "train_steps", "validation_loss", "estimate_loss", "tokens_digest"]
 
 
 @dataclass
@@ -100,8 +104,8 @@ PROGRESS_SECONDS = 10.0  # without a live bar, a progress line at least this oft
 class _StepProgress:
     """Progress between evaluations: a live tqdm bar on a terminal, otherwise a line every PROGRESS_SECONDS."""
 
-    def __init__(self, steps: int, report: Callable[[str], None] | None) -> None:
-        self.steps, self.report = steps, report
+    def __init__(self, steps: int, report: Callable[[str], None] | None, start: int = 0) -> None:
+        self.steps, self.report, self.start = steps, report, start  # start: the steps done before (a resume)
         self.bar: Any = None
         self.started = self.last = time.perf_counter()
         if report is print and sys.stderr.isatty():
@@ -110,7 +114,7 @@ class _StepProgress:
             except ImportError:
                 pass
             else:
-                self.bar = tqdm(total=steps, unit="step", leave=False)
+                self.bar = tqdm(total=steps, initial=start, unit="step", leave=False)
 
     def step(self, done: int, loss: float, evaluated: bool) -> None:
         now = time.perf_counter()
@@ -120,7 +124,7 @@ class _StepProgress:
         elif self.report is not None and not evaluated and now - self.last >= PROGRESS_SECONDS:
             self.report(
                 f"step {done:>{len(str(self.steps))}}/{self.steps}: batch loss {loss:.4f}, "
-                f"{1000 * (now - self.started) / done:.0f} ms a step, {now - self.started:.1f}s"
+                f"{1000 * (now - self.started) / max(1, done - self.start):.0f} ms a step, {now - self.started:.1f}s"
             )
             self.last = now
         if evaluated:  # the evaluation's line is the report of this moment
@@ -134,7 +138,11 @@ class _StepProgress:
 
 @dataclass
 class StepLog:
-    """What ``train_steps`` records: the loss of every step, and the estimates at each evaluation."""
+    """What ``train_steps`` records: the loss of every step, and the estimates at each evaluation.
+
+    A resumed run's log holds the steps before the resume too; ``resumed_at`` says how many there
+    were (0 for a fresh run) and ``seconds`` counts this call's time only.
+    """
 
     losses: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
@@ -142,6 +150,17 @@ class StepLog:
     eval_val: list[float] = field(default_factory=list)
     seconds: float = 0.0
     stopped_at: int | None = None
+    resumed_at: int = 0
+
+    def state(self) -> dict[str, list[Any]]:
+        """The lists a checkpoint keeps."""
+        return {"losses": self.losses, "eval_steps": self.eval_steps, "eval_train": self.eval_train,
+                "eval_val": self.eval_val}  # fmt: skip
+
+
+def tokens_digest(view: np.ndarray) -> str:
+    """A fingerprint of the tokens behind ``windows(tokens, context)``: a resumed run must train on the same."""
+    return data_digest(np.concatenate([view[:, 0], view[-1, 1:]]))
 
 
 def train_steps(
@@ -153,6 +172,9 @@ def train_steps(
     seed: int = 0,
     report: Callable[[str], None] | None = print,
     should_stop: Callable[[], bool] = lambda: False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> StepLog:
     """``s.steps`` steps of nanoGPT's loop on random windows; returns the StepLog.
 
@@ -162,6 +184,15 @@ def train_steps(
     the end) the train and val losses are estimated on ``s.eval_batches``
     random batches and reported. ``should_stop()`` is asked after every step
     (Ctrl-C): training then ends early with ``stopped_at`` set.
+
+    Checkpoints (``glassnet.checkpoint``'s format, with the loop's own state):
+    with ``checkpoint`` a path, the run is written there every ``s.eval_interval``
+    steps, when ``should_stop()`` ends it and after the last step, with
+    ``metadata``; ``resume_from`` continues such a run, bit for bit as if it had
+    never stopped: the weights, AdamW's moments, the schedule, both generators
+    (the batches' and the estimates') and the log are restored, after checking
+    that the model, optimizer, batch, number of steps and tokens are the run's.
+    A finished run's checkpoint trains nothing and gives its final report again.
     """
     rng = as_rng(seed)
     eval_rng = np.random.default_rng(rng.integers(2**63))  # estimates don't shift the training batches
@@ -172,9 +203,25 @@ def train_steps(
     )
     loss = CrossEntropyLoss()
     log = StepLog()
+    run = TrainingRun(model, optimizer, rng, History(), [schedule] if schedule is not None else [],
+                      samples=len(train_view), batch_size=s.batch_size)  # fmt: skip
+    digest = tokens_digest(train_view) if checkpoint is not None or resume_from is not None else ""
+    if resume_from is not None:
+        state = restore_steps(resume_from, run, s.steps, digest)
+        eval_rng.bit_generator.state = state["eval_rng"]
+        for key, values in state["log"].items():
+            setattr(log, key, list(values))
+        log.resumed_at = len(log.losses)
+
+    def save() -> None:
+        if checkpoint is not None:
+            loop = {"total": s.steps, "data": digest, "eval_rng": eval_rng.bit_generator.state, "log": log.state()}
+            save_checkpoint(checkpoint, run, metadata=metadata, steps=loop)
+
     started = time.perf_counter()
     model.train()
     model.set_input_grad(False)  # nothing consumes a gradient for the token ids
+    replicas = replicas_for(model, loss)  # more than one glassnet thread: each takes a share of every batch
 
     def evaluate(step: int) -> None:
         log.eval_steps.append(step)
@@ -189,26 +236,34 @@ def train_steps(
                 f"val loss {val:.4f}, lr {optimizer.lr:.2e}, {time.perf_counter() - started:.1f}s"
             )
 
-    progress = _StepProgress(s.steps, report)
+    progress = _StepProgress(s.steps, report, start=log.resumed_at)
     try:
-        for step in range(s.steps):
+        for step in range(log.resumed_at, s.steps):
             if step % s.eval_interval == 0:
                 evaluate(step)
             x, y = random_batch(train_view, s.batch_size, rng)
-            log.losses.append(train_step(model, loss, optimizer, x, y, clip=s.clip))
+            log.losses.append(train_step(model, loss, optimizer, x, y, clip=s.clip, replicas=replicas))
             if schedule is not None:
                 schedule.step()
             if not math.isfinite(log.losses[-1]):
                 raise FloatingPointError(f"the training loss became {log.losses[-1]} at step {step}; lower --lr")
+            done = step + 1
             # a line between evaluations, not next to one (the last step is followed by the last report)
-            progress.step(step + 1, log.losses[-1], evaluated=(step + 1) % s.eval_interval == 0 or step + 1 == s.steps)
-            if should_stop():
-                log.stopped_at = step + 1
+            progress.step(
+                done - log.resumed_at, log.losses[-1], evaluated=done % s.eval_interval == 0 or done == s.steps
+            )
+            stop = should_stop()
+            if stop or done % s.eval_interval == 0 or done == s.steps:
+                save()  # before the last estimate, which a resumed run makes again
+            if stop:
+                log.stopped_at = done
                 break
         progress.close()
         evaluate(len(log.losses))  # the last report
     finally:
         progress.close()
         model.set_input_grad(True)
+        if replicas is not None:
+            replicas.close()
     log.seconds = time.perf_counter() - started
     return log

@@ -10,6 +10,7 @@ Inputs are checked once, up front, not on every batch.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -34,6 +35,8 @@ from glassnet.metrics import get as get_metric
 from glassnet.module import Module, Sequential, pack_gradients
 from glassnet.optim.clip import clip_grad_norm
 from glassnet.optim.optimizer import Optimizer
+from glassnet.parallel import can_hold_blas, get_num_threads, own_threads, run_blocks
+from glassnet.replicas import Replicas, can_split, replica
 
 __all__ = ["History", "TrainingRun", "fit", "predict", "evaluate", "train_step", "check_x", "check_y"]
 
@@ -132,16 +135,41 @@ def _slice_size(model: Module, x: np.ndarray, batch_size: int) -> int:
     return max(1, min(batch_size, PREDICT_SLICE_BYTES // (largest * _model_dtype(model).itemsize)))
 
 
+def _twins(model: Module, slices: int) -> list[Module]:
+    """The model, and copies for glassnet's other threads when ``slices`` slices can go through at once.
+
+    Copies (``glassnet.replicas``) only where each sample's output is its own (``samples_independent``),
+    more than one slice is to come, and glassnet may run more than one thread with the BLAS pool held.
+    """
+    threads = min(get_num_threads(), slices)
+    if threads < 2 or not model.samples_independent() or not can_split(model) or not can_hold_blas():
+        return [model]
+    return [model, *(replica(model) for _ in range(threads - 1))]
+
+
 def _batches(model: Module, x: np.ndarray, batch_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(start, stop, output) over ``x`` in eval mode, in slices of at most ``batch_size``; restores the mode."""
+    """(start, stop, output) over ``x`` in eval mode, in slices of at most ``batch_size``; restores the mode.
+
+    With more than one glassnet thread, consecutive slices go through at once, one per thread.
+    """
     keep_freed_memory()  # each slice's arrays reuse the last one's pages
     was_training = model.training
     model.eval()
     try:
         step = _slice_size(model, x, batch_size)
-        for start in range(0, len(x), step):
-            stop = min(start + step, len(x))
-            yield start, stop, model.forward(x[start:stop])
+        slices = [(start, min(start + step, len(x))) for start in range(0, len(x), step)]
+        twins = _twins(model, len(slices))
+        for first in range(0, len(slices), len(twins)):
+            group = slices[first : first + len(twins)]
+            which = {block: twins[k] for k, block in enumerate(group)}
+
+            def slice_out(lo: int, hi: int, which: dict[tuple[int, int], Module] = which) -> np.ndarray:
+                return which[(lo, hi)].forward(x[lo:hi])
+
+            with own_threads() if len(group) > 1 else contextlib.nullcontext():
+                outs = run_blocks(slice_out, group)
+            for (start, stop), out in zip(group, outs):
+                yield start, stop, out
     finally:
         model.train(was_training)
 
@@ -343,8 +371,28 @@ def _check_optimizer(optimizer: Any, model: Module) -> Optimizer:
     return optimizer
 
 
+def replicas_for(model: Module, loss: Loss, grads: list[np.ndarray] | None = None) -> Replicas | None:
+    """The threads' replicas for a data-parallel step, or None where one thread trains (``glassnet.replicas``).
+
+    Used when glassnet runs more than one thread (``gn.set_num_threads``) on a model that
+    ``can_split``, and not over a BatchNorm whose statistics MPI already synchronises.
+    """
+    threads = get_num_threads()
+    if threads < 2 or not can_split(model) or not can_hold_blas():
+        return None
+    if any(m.batch_statistics and getattr(m, "sync", None) is not None for m in model.modules()):
+        return None
+    return Replicas(model, loss, threads, grads)
+
+
 def train_step(
-    model: Module, loss: Loss, optimizer: Optimizer, x: np.ndarray, y: np.ndarray, clip: float | None = None
+    model: Module,
+    loss: Loss,
+    optimizer: Optimizer,
+    x: np.ndarray,
+    y: np.ndarray,
+    clip: float | None = None,
+    replicas: Replicas | None = None,
 ) -> float:
     """One step of gradient descent on the batch ``(x, y)``, the design's loop by hand; returns the loss.
 
@@ -353,6 +401,7 @@ def train_step(
 
     ``lr_find``, the language-model loop and ``glassnet demo --seeds`` train with it; ``fit`` adds to the
     same steps what only it needs (skipping a non-finite step, the ranks' Allreduce, callbacks).
+    ``replicas`` (``replicas_for``) splits the batch over glassnet's threads, each with its copy of the model.
 
     Example:
         >>> import numpy as np, glassnet as gn
@@ -364,9 +413,12 @@ def train_step(
         True
     """
     keep_freed_memory()  # each step's arrays reuse the last one's pages (glassnet.memory)
-    value = loss.forward(model(x), y)
-    optimizer.zero_grad()
-    model.backward(loss.backward())
+    if replicas is not None:  # the batch split over glassnet's threads, the gradients summed into model's
+        value, _ = replicas.step(x, y)
+    else:
+        value = loss.forward(model(x), y)
+        optimizer.zero_grad()
+        model.backward(loss.backward())
     if clip is not None:
         clip_grad_norm(model.parameters(), clip)
     optimizer.step()
@@ -652,9 +704,11 @@ def _fit(
     else:
         comm.setup(model, n, bs)
     grads = pack_gradients(params)  # one array per dtype: one fill, one finiteness check, one Allreduce
+    replicas: Replicas | None = None
     try:
         model.train()
         model.set_input_grad(False)  # nothing consumes dL/dx: the first layer skips computing it
+        replicas = replicas_for(model, loss, grads)  # more than one glassnet thread: each takes a share of a batch
         show = verbose > 0
         for epoch in range(run.epoch, epochs if not model.stop_training else run.epoch):
             start_time = time.perf_counter()
@@ -675,19 +729,24 @@ def _fit(
                     xb, yb = x, y
                 else:
                     xb, yb = x[lo:hi], y[lo:hi]
-                out = model.forward(xb)
-                batch_loss = loss.forward(out, yb)
                 share = 1.0 if sum_loss else (hi - lo) / (stop - start)  # of the global batch's mean loss
-                (batch_loss,) = comm.sum_floats([batch_loss * share])  # the same on every rank
+                if replicas is not None:  # forward and backward on the threads' shares: grads hold their sum
+                    batch_loss, outs = replicas.step(xb, yb, share)
+                    out = outs[0] if len(outs) == 1 or not metric_list else np.concatenate(outs)
+                else:
+                    out = model.forward(xb)
+                    batch_loss = loss.forward(out, yb) * share
+                (batch_loss,) = comm.sum_floats([batch_loss])  # the same on every rank
                 # a NaN or inf in the loss or a gradient would spread to every weight: that step is skipped
                 finite = math.isfinite(batch_loss)
                 if finite:
-                    for g in grads:
-                        g.fill(0)
-                    dout = loss.backward()
-                    if share != 1.0:
-                        dout *= share
-                    model.backward(dout)
+                    if replicas is None:
+                        for g in grads:
+                            g.fill(0)
+                        dout = loss.backward()
+                        if share != 1.0:
+                            dout *= share
+                        model.backward(dout)
                     comm.allreduce_gradients(grads)  # the sum: the global batch's gradient
                     finite = all_finite(*grads)
                     if finite:
@@ -727,6 +786,8 @@ def _fit(
             if model.stop_training:
                 break
     finally:  # however fit ends: an EarlyStopping restores its best weights even after Ctrl-C
+        if replicas is not None:
+            replicas.close()
         comm.teardown(model)
         model.set_input_grad(True)
         model.train(was_training)

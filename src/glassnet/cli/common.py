@@ -18,6 +18,19 @@ from glassnet.io import load
 from glassnet.module import Module
 from glassnet.optim import SGD, Adam, Optimizer
 
+CHECKPOINT = "checkpoint.gnet"  # what glassnet train writes into --out, and --resume DIR continues
+
+
+def checkpoint_of(resume: str) -> str:
+    """The checkpoint file that ``--resume`` names: the file itself, or ``checkpoint.gnet`` in a folder."""
+    path = os.path.join(resume, CHECKPOINT) if os.path.isdir(resume) else resume
+    if not os.path.isfile(path):
+        raise CommandError(
+            f"--resume {resume}: no checkpoint there (glassnet train writes {CHECKPOINT} into its --out folder "
+            "as it trains)"
+        )
+    return path
+
 
 def plural(n: int, word: str) -> str:
     """ "1 epoch", "2 epochs"."""

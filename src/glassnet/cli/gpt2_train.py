@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from glassnet.cli.args import positive_int
-from glassnet.cli.common import output_files, plural
+from glassnet.cli.common import CHECKPOINT, output_files, plural
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
-from glassnet.cli.language_model import plot_steps
+from glassnet.cli.language_model import how_to_resume, plot_steps, resuming, run_flags
 from glassnet.cli.lock import hold_folder
 from glassnet.cli.runs import StopOnInterrupt, interruptible
 from glassnet.datasets.bpe import BPETokenizer
@@ -158,7 +158,6 @@ def _refuse_flags(args: argparse.Namespace) -> None:
     if not is_text_file(args.data):
         raise CommandError(f"--model gpt2 trains on a text file: --data FILE.txt (received --data {args.data})")
     for flag, why in (
-        ("resume", "GPT-2 training has no checkpoints yet; Ctrl-C saves the model trained so far"),
         ("seeds", "it reports test accuracy, which a text has not"),
         ("epochs", "--model gpt2 trains for --steps"),
         ("optimizer", "--model gpt2 trains with AdamW"),
@@ -219,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     train_ids, val_ids = _split(tokens, context)
     # the data are good: only now is the output folder made, and held against a second run into it
     out = args.out or os.path.join("runs", f"{os.path.splitext(os.path.basename(args.data))[0]}-gpt2")
-    model_path, plot_path = output_files(out, "--out", "model.gnet", "curves.png")
+    model_path, plot_path, checkpoint_path = output_files(out, "--out", "model.gnet", "curves.png", CHECKPOINT)
     hold_folder(out)
     n_params = sum(p.data.size for p in model.parameters())
     print(
@@ -231,7 +230,14 @@ def run(args: argparse.Namespace) -> int:
         f"  {plural(s.steps, 'step')}, batch {s.batch_size}, context {context}, AdamW lr {s.lr:g} "
         f"({s.warmup_steps} warm-up steps, cosine decay to {s.min_lr:g}), clip 1.0, seed {args.seed}"
     )
-    print("  (Ctrl-C stops after the current step and saves the model trained so far)", flush=True)
+    if resuming(args, out, model_path):
+        return 0
+    eval_interval = args.eval_interval or max(1, min(50, s.steps // 4))
+    print(
+        f"  (Ctrl-C stops after the current step and saves the model trained so far; {CHECKPOINT}, written every "
+        f"{plural(eval_interval, 'step')}, resumes the run: --resume)",
+        flush=True,
+    )
     stop = StopOnInterrupt(batches=s.steps)
     with interruptible(stop):
         log = gpt2.finetune(
@@ -244,11 +250,17 @@ def run(args: argparse.Namespace) -> int:
             warmup_steps=s.warmup_steps,
             min_lr=s.min_lr,
             val_tokens=val_ids,
-            eval_interval=args.eval_interval or max(1, min(50, s.steps // 4)),
+            eval_interval=eval_interval,
             seed=args.seed,
             should_stop=lambda: stop.requested,
+            checkpoint=checkpoint_path,
+            resume_from=getattr(args, "resume_from", None),
+            metadata={"flags": run_flags(args)},
         )
-    print(f"training: {log.seconds:.1f}s ({1000 * log.seconds / max(1, len(log.losses)):.1f} ms a step)", flush=True)
+    print(
+        f"training: {log.seconds:.1f}s ({1000 * log.seconds / max(1, len(log.losses) - log.resumed_at):.1f} ms a step)",
+        flush=True,
+    )
     val_loss = validation_loss(model, val_ids, context) if val_ids is not None else None
     metadata: dict[str, Any] = {
         "data": args.data,
@@ -269,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"total time: {time.perf_counter() - started:.1f}s")
     if log.stopped_at is not None:
         print(f"interrupted after {plural(log.stopped_at, 'step')} of {s.steps}", file=sys.stderr)
+        how_to_resume(out, checkpoint_path, log.stopped_at, s.steps)
     if val_loss is not None:
         print(f"validation loss: {val_loss:.4f} (nats per token)")
     return EXIT_INTERRUPTED if log.stopped_at is not None else 0

@@ -42,7 +42,7 @@ __all__ = ["is_own", "train", "regression_errors"]
 
 # flags of the built-in runs that a file of one's own does not take (yet), and why
 _NOT_FOR_OWN_DATA = {
-    "resume": "--resume continues the built-in data sets' runs",
+    "resume": "--resume continues the built-in data sets' runs and language models'",
     "seeds": "--seeds runs the built-in data sets; for a file of your own, run --seed S once per seed",
     "distributed": "--distributed trains the built-in data sets",
     "diagnose": "--diagnose is for the built-in data sets",
@@ -60,6 +60,8 @@ def is_own(data: str | None) -> bool:
 
 def _check_flags(args: argparse.Namespace, kind: str) -> None:
     for key, why in _NOT_FOR_OWN_DATA.items():
+        if key == "resume" and kind == "text":  # a language model's run resumes from its checkpoint
+            continue
         if getattr(args, key, None) not in (None, False):
             raise CommandError(f"{why}; --data {args.data} is a file of your own: leave it out")
     if kind != "text":

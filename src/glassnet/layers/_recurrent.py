@@ -6,16 +6,13 @@ See glassnet.layers.recurrent for the layers, their equations and the weight lay
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from glassnet import parallel
 from glassnet._checks import as_rng, check_dtype, positive_int, strict_bool
 from glassnet.layers._base import drawn_array, expect_ndim, missing_cache
 from glassnet.module import Module, Parameter
-from glassnet.parallel import matmul
 
 State = Any  # an (N, H) array, or an (h, c) pair of them for the LSTM
 
@@ -122,20 +119,10 @@ class RecurrentBase(Module):
         """x (N, T, F) -> the time-major input rows (T*N, F) and x @ w + b, (T, N, G*H); w defaults to W_ih."""
         n, t, _ = x.shape
         x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, self.input_size)
-        xw = matmul(x_rows, self.weight_ih.data if w is None else w)  # split by rows over glassnet's threads
+        xw = x_rows @ (self.weight_ih.data if w is None else w)
         if b is not None:
             xw += b
         return x_rows, xw.reshape(t, n, -1)
-
-    def _over_rows(self, loop: Callable[[int, int], None], n: int, t: int) -> None:
-        """Run ``loop(lo, hi)``, a time loop over batch rows lo:hi, on blocks of rows over glassnet's threads.
-
-        Batch rows never meet inside a recurrence, so each block runs all its steps apart from the
-        others, with no waiting between steps; a row is computed by the same operations in any block.
-        A loop smaller than ``MATMUL_GRAIN`` recurrent multiply-adds per thread runs whole in this thread.
-        """
-        width = self.gates * self.hidden_size
-        parallel.parallel_for(loop, n, row_size=t * self.hidden_size * width, grain=parallel.MATMUL_GRAIN)
 
     def _finish_backward(self, dzx: np.ndarray, dzh: np.ndarray, cache: dict[str, Any]) -> np.ndarray | None:
         """Weight gradients from the collected pre-activation gradients, then dx.
@@ -145,17 +132,15 @@ class RecurrentBase(Module):
         """
         t, n, width = dzx.shape
         dzx_rows, dzh_rows = dzx.reshape(t * n, width), dzh.reshape(t * n, width)
-        # The four products of the whole sequence are the layer's largest: matmul splits them by rows
-        # over glassnet's threads (set_num_threads), which leaves every number as one product computes it.
-        self.weight_ih.grad += matmul(cache["x_rows"].T, dzx_rows)
-        self.weight_hh.grad += matmul(cache["hs"][:-1].reshape(t * n, self.hidden_size).T, dzh_rows)
+        self.weight_ih.grad += cache["x_rows"].T @ dzx_rows
+        self.weight_hh.grad += cache["hs"][:-1].reshape(t * n, self.hidden_size).T @ dzh_rows
         if self.bias_ih is not None and self.bias_hh is not None:
             db_ih = dzx_rows.sum(axis=0)
             self.bias_ih.grad += db_ih
             self.bias_hh.grad += db_ih if dzh is dzx else dzh_rows.sum(axis=0)  # RNN and LSTM: one dZ for both
         if not self.input_grad:
             return None  # see Module.set_input_grad
-        return matmul(dzx_rows, self.weight_ih.data.T).reshape(t, n, self.input_size).transpose(1, 0, 2)
+        return (dzx_rows @ self.weight_ih.data.T).reshape(t, n, self.input_size).transpose(1, 0, 2)
 
     def _w_hh_t(self) -> np.ndarray:
         # A contiguous copy of W_hh.T: BLAS multiplies by it faster than by the transposed view,

@@ -3,10 +3,6 @@
 Each derivative is written from what forward cached; where the forward output
 determines the derivative (sigmoid, tanh), the output is cached rather
 than recomputed.
-
-ReLU, Sigmoid, Tanh and GELU compute a large array in blocks over glassnet's threads
-(``glassnet.parallel.elementwise``); each element goes through the same operations
-whichever block holds it, so the numbers do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ from glassnet._checks import real, short
 from glassnet.layers._base import missing_cache
 from glassnet.layers._erf import erf, erfc, normal_cdf  # noqa: F401  (erf and erfc: public here too)
 from glassnet.module import Module
-from glassnet.parallel import elementwise
 from glassnet.registry import register_layer
 
 __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax"]
@@ -94,7 +89,7 @@ class Sigmoid(_Elementwise):
             np.negative(yb, out=yb)
             np.exp(yb, out=yb)
 
-        elementwise(block, x, y)
+        block(x, y)
         self._keep(y)
         return y
 
@@ -106,7 +101,7 @@ class Sigmoid(_Elementwise):
             np.multiply(dyb, yb, out=dxb)
             dxb *= 1 - yb
 
-        elementwise(block, dy, y, dx)
+        block(dy, y, dx)
         return dx
 
 
@@ -125,7 +120,7 @@ class Tanh(_Elementwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = np.empty(x.shape, np.result_type(x.dtype, np.float16))
-        elementwise(lambda xb, yb: np.tanh(xb, out=yb), x, y)
+        np.tanh(x, out=y)
         self._keep(y)
         return y
 
@@ -136,7 +131,7 @@ class Tanh(_Elementwise):
         def block(dyb: np.ndarray, yb: np.ndarray, dxb: np.ndarray) -> None:
             np.multiply(dyb, 1 - yb * yb, out=dxb)
 
-        elementwise(block, dy, y, dx)
+        block(dy, y, dx)
         return dx
 
 
@@ -171,7 +166,7 @@ class ReLU(_Elementwise):
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = x if self.inplace else np.empty_like(x)
         if not self.training:  # no mask to compute in eval mode
-            elementwise(lambda xb, yb: np.maximum(xb, 0, out=yb), x, y)
+            np.maximum(x, 0, out=y)
             self._cache = None
             return y
         mask = np.empty(x.shape, dtype=bool)
@@ -180,7 +175,7 @@ class ReLU(_Elementwise):
             np.maximum(xb, 0, out=yb)
             np.greater(yb, 0, out=maskb)
 
-        elementwise(block, x, y, mask)
+        block(x, y, mask)
         self._cache = mask
         return y
 
@@ -188,7 +183,7 @@ class ReLU(_Elementwise):
         mask = self._cached()
         dx = np.empty(dy.shape, np.result_type(dy, mask))
         # a product with the bool mask is several times faster than np.where
-        elementwise(lambda dyb, maskb, dxb: np.multiply(dyb, maskb, out=dxb), dy, mask, dx)
+        np.multiply(dy, mask, out=dx)
         return dx
 
     def get_config(self) -> dict[str, Any]:
@@ -358,7 +353,7 @@ class GELU(_Elementwise):
             self._cdf(xb, cdfb)
             np.multiply(xb, cdfb, out=yb)
 
-        elementwise(block, x, cdf, y)
+        block(x, cdf, y)
         self._keep(cdf)
         self._x = x if self.training else None
         return y
@@ -368,7 +363,7 @@ class GELU(_Elementwise):
         if x is None:
             raise missing_cache(self)
         dx = np.empty(dy.shape, np.result_type(dy, cdf))
-        elementwise(lambda dyb, xb, cdfb, dxb: np.multiply(dyb, self._slope(xb, cdfb), out=dxb), dy, x, cdf, dx)
+        np.multiply(dy, self._slope(x, cdf), out=dx)
         return dx
 
     def get_config(self) -> dict[str, Any]:

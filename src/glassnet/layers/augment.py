@@ -62,6 +62,7 @@ class RandomShift(Module):
     per_sample = True  # in eval mode (see Module.samples_independent)
 
     stochastic = True
+    draws_whole_batch = True
 
     def __init__(self, max_shift: int = 2, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
@@ -82,7 +83,8 @@ class RandomShift(Module):
             self._cache = None
             return x
         s, N = self.max_shift, x.shape[0]
-        i, j = self.rng.integers(0, 2 * s + 1, size=(2, N))  # i = s + a, j = s + b
+        rows, n = self.batch_rows(N)  # a share of a batch split over threads draws the whole batch's shifts
+        i, j = self.rng.integers(0, 2 * s + 1, size=(2, n))[:, rows]  # i = s + a, j = s + b
         padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)))
         # one gather: window (i[n], j[n]) of sample n; the (N,) index comes first, then C, H, W
         y = self._windows(padded, x.shape)[np.arange(N), :, i, j]
@@ -133,6 +135,7 @@ class RandomHorizontalFlip(Module):
     per_sample = True  # in eval mode (see Module.samples_independent)
 
     stochastic = True
+    draws_whole_batch = True
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
@@ -151,7 +154,8 @@ class RandomHorizontalFlip(Module):
         if not self.training:
             self._flip = None
             return x
-        flip = np.less(self.rng.random(x.shape[0]), self.p)
+        rows, n = self.batch_rows(x.shape[0])  # a share of a batch split over threads draws the whole batch's
+        flip = np.less(self.rng.random(n)[rows], self.p)
         self._flip = flip
         return self._apply(x, flip)
 

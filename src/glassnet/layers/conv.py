@@ -11,7 +11,6 @@ from glassnet import init as initializers
 from glassnet._checks import check_dtype, int_pair, positive_int, strict_bool
 from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
-from glassnet.parallel import matmul, parallel_for
 from glassnet.registry import register_layer
 
 __all__ = ["Conv2d"]
@@ -274,19 +273,12 @@ class Conv2d(Module):
         padded, cols = ws["padded"], ws["cols"]
         padded[:, :, pH : pH + g.H, pW : pW + g.W] = x.transpose(1, 0, 2, 3)  # the border stays zero
 
-        # im2col: cols[(c, i, j), (n, oh, ow)] = padded[c, n, oh*sH + i, ow*sW + j],
-        # blocks of channels over glassnet's threads (col2im stays on one: with stride 1 a
-        # window's scratch columns run on into the next channel, so two blocks would add into
-        # the same places)
+        # im2col: cols[(c, i, j), (n, oh, ow)] = padded[c, n, oh*sH + i, ow*sW + j]
         cols6 = cols[: self.in_channels * kH * kW].reshape(self.in_channels, kH, kW, g.N, g.Ho, g.G)
-
-        def im2col(c0: int, c1: int) -> None:
-            for i in range(kH):
-                for j in range(kW):
-                    cols6[c0:c1, i, j] = self._windows(padded[c0:c1], i, j, g)
-
-        parallel_for(im2col, self.in_channels, row_size=cols6[0].size)
-        y2d = matmul(self._matrix(), cols, out=ws["y2d"])  # rows of W2d (output channels) over the threads
+        for i in range(kH):
+            for j in range(kW):
+                cols6[:, i, j] = self._windows(padded, i, j, g)
+        y2d = np.matmul(self._matrix(), cols, out=ws["y2d"])
         y[...] = y2d.reshape(self.out_channels, g.N, g.Ho, g.G)[..., : g.Wo].transpose(1, 0, 2, 3)
         return ws
 
@@ -305,7 +297,7 @@ class Conv2d(Module):
         # are walked along their rows, and it takes 0.5-0.7x the time of dy2d @ cols.T
         dy2d_T.reshape(g.N, g.Ho, g.G, self.out_channels)[:, :, : g.Wo] = dy.transpose(0, 2, 3, 1)
 
-        dWb = matmul(cols, dy2d_T)  # (K + 1, C_out): dW.T, then db from the ones row
+        dWb = cols @ dy2d_T  # (K + 1, C_out): dW.T, then db from the ones row
         self.weight.grad += dWb[:K].T.reshape(self.weight.shape)
         if self.bias is not None:
             self.bias.grad += dWb[K]
@@ -314,7 +306,7 @@ class Conv2d(Module):
 
         # a contiguous copy of W2d.T (small) makes this product a little faster than the transposed view
         W2d_T = np.ascontiguousarray(self.weight.data.reshape(self.out_channels, K).T)
-        matmul(W2d_T, dy2d_T.T, out=dcols)
+        np.matmul(W2d_T, dy2d_T.T, out=dcols)
         # col2im: add each kernel offset's slice of dcols back where im2col took it from,
         # COL2IM_CHANNELS channels at a time, so that their part of dpadded stays in cache
         # through the kH*kW adds

@@ -45,6 +45,7 @@ class Dropout(Module):
     per_sample = True  # in eval mode (see Module.samples_independent)
 
     stochastic = True
+    draws_whole_batch = True
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
@@ -61,7 +62,8 @@ class Dropout(Module):
         # Draw in the input's precision: a float64 mask would double the cost
         # and silently turn a float32 network into a float64 one.
         dtype = np.float32 if x.dtype == np.float32 else np.float64
-        mask = self.rng.random(x.shape, dtype=dtype)
+        rows, n = self.batch_rows(x.shape[0])  # a share of a batch split over threads draws the whole batch's mask
+        mask = self.rng.random((n, *x.shape[1:]), dtype=dtype)[rows]
         keep = mask >= dtype(self.p)  # P(u >= p) = 1 - p for u ~ U[0, 1)
         np.multiply(keep, dtype(1.0 / (1.0 - self.p)), out=mask)  # reuse the buffer: m = keep / (1 - p)
         self._mask = mask

@@ -10,7 +10,6 @@ from glassnet import init as initializers
 from glassnet._checks import check_dtype, positive_int, strict_bool
 from glassnet.layers._base import expect_ndim, init_name, initial_weight, missing_cache, new_array
 from glassnet.module import Module, Parameter
-from glassnet.parallel import matmul
 from glassnet.registry import register_layer
 
 __all__ = ["Linear"]
@@ -86,8 +85,8 @@ class Linear(Module):
                 expect_ndim(self, x, 2, f"(N, {self.in_features})")  # raises the TypeError
             more = f" or (N, ..., {self.in_features})" if x.ndim > 2 else ""
             raise ValueError(f"Linear.forward expected input of shape (N, {self.in_features}){more}, got {x.shape}")
-        # one 2-D product over every position (faster than a batched matmul), in row blocks over glassnet's threads
-        y = matmul(x.reshape(-1, self.in_features), self.weight.data).reshape(*x.shape[:-1], self.out_features)
+        # one 2-D product over every position (faster than a batched matmul)
+        y = (x.reshape(-1, self.in_features) @ self.weight.data).reshape(*x.shape[:-1], self.out_features)
         if self.bias is not None:
             y += self.bias.data
         self._x = x if self.training else None
@@ -106,12 +105,12 @@ class Linear(Module):
         return self._backward_2d(x, dy)
 
     def _backward_2d(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray | None:
-        self.weight.grad += matmul(x.T, dy)  # split by rows of dW: each thread a block of input features
+        self.weight.grad += x.T @ dy
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=0)
         if not self.input_grad:
             return None  # see Module.set_input_grad
-        return matmul(dy, self.weight.data.T)
+        return dy @ self.weight.data.T
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*input_shape[:-1], self.out_features)

@@ -28,9 +28,6 @@ loop; each step does only the recurrent product h @ weight_hh and element-wise
 work in preallocated time-major (T, N, ...) buffers. Backward is one reverse
 loop (min-char-rnn's), carrying ``dh_next`` (and ``dc_next``), that collects
 the pre-activation gradients dZ; the weight gradients are then one product each.
-With ``glassnet.set_num_threads(n)``, those whole-sequence products are split by rows,
-and the time loops by batch rows (rows never meet in a recurrence, so each block runs
-all its steps without waiting for the others): a row's numbers do not depend on the split.
 """
 
 from __future__ import annotations
@@ -98,19 +95,14 @@ class RNN(RecurrentBase):
         hs = np.empty((t + 1, n, self.hidden_size), self.dtype)
         hs[0] = 0 if h0 is None else h0
         hs[1:] = xw  # the pre-activations, turned into h_t in place below
-        w_hh, tanh = self.weight_hh.data, self.nonlinearity == "tanh"
-
-        def steps(lo: int, hi: int) -> None:  # the time loop on batch rows lo:hi
-            hs_, hw = hs[:, lo:hi], np.empty((hi - lo, self.hidden_size), self.dtype)
-            for step in range(t):
-                h = hs_[step + 1]
-                h += np.matmul(hs_[step], w_hh, out=hw)
-                if tanh:
-                    np.tanh(h, out=h)
-                else:
-                    np.maximum(h, 0, out=h)
-
-        self._over_rows(steps, n, t)
+        w_hh = self.weight_hh.data
+        for step in range(t):
+            h = hs[step + 1]
+            h += hs[step] @ w_hh
+            if self.nonlinearity == "tanh":
+                np.tanh(h, out=h)
+            else:
+                np.maximum(h, 0, out=h)
         self.state = hs[t].copy()
         self._cache = {"x_rows": x_rows, "hs": hs, "given": given} if self.training else None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
@@ -118,25 +110,18 @@ class RNN(RecurrentBase):
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, hs = self._time_major(dy, cache), cache["hs"]
-        n = hs.shape[1]
         dz = np.empty_like(hs[1:])
         dh_next = np.zeros_like(hs[0])
-        w_hh_t, given, tanh = self._w_hh_t(), cache["given"], self.nonlinearity == "tanh"
-
-        def steps(lo: int, hi: int) -> None:  # the reverse loop on batch rows lo:hi
-            dys_, hs_, dz_, dh_next_ = dys[:, lo:hi], hs[:, lo:hi], dz[:, lo:hi], dh_next[lo:hi]
-            dh = np.empty_like(dh_next_)
-            for t in reversed(range(dys.shape[0])):
-                np.add(dys_[t], dh_next_, out=dh)
-                if tanh:
-                    np.multiply(dh, 1 - hs_[t + 1] * hs_[t + 1], out=dz_[t])  # tanh' from the output: 1 - h**2
-                else:
-                    np.multiply(dh, hs_[t + 1] > 0, out=dz_[t])
-                if t or given:  # after step 0, dh_next is the initial state's gradient
-                    np.matmul(dz_[t], w_hh_t, out=dh_next_)
-
-        self._over_rows(steps, n, dys.shape[0])
-        self.initial_state_grad = dh_next if given else None
+        w_hh_t = self._w_hh_t()
+        for t in reversed(range(dys.shape[0])):
+            dh = dys[t] + dh_next
+            if self.nonlinearity == "tanh":
+                np.multiply(dh, 1 - hs[t + 1] * hs[t + 1], out=dz[t])  # tanh' from the output: 1 - h**2
+            else:
+                np.multiply(dh, hs[t + 1] > 0, out=dz[t])
+            if t or cache["given"]:  # after step 0, dh_next is the initial state's gradient
+                dh_next = dz[t] @ w_hh_t
+        self.initial_state_grad = dh_next if cache["given"] else None
         return self._finish_backward(dz, dz, cache)
 
     def get_config(self) -> dict[str, Any]:
@@ -212,28 +197,23 @@ class LSTM(RecurrentBase):
         if start is not None:
             hs[0], cs[0] = start
         tanh_c = np.empty((t, n, H), self.dtype)
-
-        def steps(lo: int, hi: int) -> None:  # the time loop on batch rows lo:hi
-            hs_, cs_, tanh_c_, gates_ = hs[:, lo:hi], cs[:, lo:hi], tanh_c[:, lo:hi], gates[:, lo:hi]
-            hw = np.empty((hi - lo, 4 * H), self.dtype)
-            ig = np.empty((hi - lo, H), self.dtype)
-            for step in range(t):
-                a = gates_[step]  # the pre-activations, made [i, f, g, o] in place
-                np.matmul(hs_[step], w_hh, out=hw)
-                a += hw
-                a *= scale
-                np.tanh(a, out=a)
-                a *= scale
-                a += shift
-                i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-                c = cs_[step + 1]
-                np.multiply(f, cs_[step], out=c)
-                np.multiply(i, g, out=ig)
-                c += ig
-                np.tanh(c, out=tanh_c_[step])
-                np.multiply(o, tanh_c_[step], out=hs_[step + 1])
-
-        self._over_rows(steps, n, t)
+        hw = np.empty((n, 4 * H), self.dtype)
+        ig = np.empty((n, H), self.dtype)
+        for step in range(t):
+            a = gates[step]  # the pre-activations, made [i, f, g, o] in place
+            np.matmul(hs[step], w_hh, out=hw)
+            a += hw
+            a *= scale
+            np.tanh(a, out=a)
+            a *= scale
+            a += shift
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            c = cs[step + 1]
+            np.multiply(f, cs[step], out=c)
+            np.multiply(i, g, out=ig)
+            c += ig
+            np.tanh(c, out=tanh_c[step])
+            np.multiply(o, tanh_c[step], out=hs[step + 1])
         self.state = (hs[t].copy(), cs[t].copy())
         if self.training:
             self._cache = {"x_rows": x_rows, "hs": hs, "cs": cs, "tanh_c": tanh_c, "gates": gates, "given": given}
@@ -251,44 +231,31 @@ class LSTM(RecurrentBase):
         p[2 * H : 3 * H] = 0
         q = 1 - p
         dz = np.empty_like(gates)
-        dh_next, dc_next = np.zeros((n, H), self.dtype), np.zeros((n, H), self.dtype)
-        w_hh_t, given = self._w_hh_t(), cache["given"]
-
-        def steps(lo: int, hi: int) -> None:  # the reverse loop on batch rows lo:hi
-            dys_, cs_, tanh_c_, gates_, dz_ = (
-                dys[:, lo:hi],
-                cs[:, lo:hi],
-                tanh_c[:, lo:hi],
-                gates[:, lo:hi],
-                dz[:, lo:hi],
-            )
-            dh_next_, dc_next_ = dh_next[lo:hi], dc_next[lo:hi]
-            dh, dc = np.empty((hi - lo, H), self.dtype), np.empty((hi - lo, H), self.dtype)
-            act = np.empty((hi - lo, 4 * H), self.dtype)
-            for t in reversed(range(dys.shape[0])):
-                a, d, tc = gates_[t], dz_[t], tanh_c_[t]
-                i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-                di, df, dg, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
-                np.add(dys_[t], dh_next_, out=dh)
-                np.multiply(dh, tc, out=do)
-                np.multiply(tc, tc, out=dc)  # dc = dc_next + dh * o * (1 - tanh(c)**2)
-                np.subtract(1, dc, out=dc)
-                dc *= o
-                dc *= dh
-                dc += dc_next_
-                np.multiply(dc, g, out=di)
-                np.multiply(dc, cs_[t], out=df)
-                np.multiply(dc, i, out=dg)
-                np.multiply(dc, f, out=dc_next_)
-                np.subtract(p, a, out=act)
-                act *= a
-                act += q
-                d *= act
-                if t or given:  # after step 0, dh_next is the initial state's gradient
-                    np.matmul(d, w_hh_t, out=dh_next_)
-
-        self._over_rows(steps, n, dys.shape[0])
-        self.initial_state_grad = (dh_next, dc_next) if given else None
+        dh, dc, dc_next, dh_next = (np.zeros((n, H), self.dtype) for _ in range(4))
+        act = np.empty((n, 4 * H), self.dtype)
+        w_hh_t = self._w_hh_t()
+        for t in reversed(range(dys.shape[0])):
+            a, d, tc = gates[t], dz[t], tanh_c[t]
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            di, df, dg, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
+            np.add(dys[t], dh_next, out=dh)
+            np.multiply(dh, tc, out=do)
+            np.multiply(tc, tc, out=dc)  # dc = dc_next + dh * o * (1 - tanh(c)**2)
+            np.subtract(1, dc, out=dc)
+            dc *= o
+            dc *= dh
+            dc += dc_next
+            np.multiply(dc, g, out=di)
+            np.multiply(dc, cs[t], out=df)
+            np.multiply(dc, i, out=dg)
+            np.multiply(dc, f, out=dc_next)
+            np.subtract(p, a, out=act)
+            act *= a
+            act += q
+            d *= act
+            if t or cache["given"]:  # after step 0, dh_next is the initial state's gradient
+                np.matmul(d, w_hh_t, out=dh_next)
+        self.initial_state_grad = (dh_next, dc_next) if cache["given"] else None
         return self._finish_backward(dz, dz, cache)
 
 
@@ -348,28 +315,22 @@ class GRU(RecurrentBase):
             hs[0] = h0
         hn = np.empty((t, n, H), self.dtype)  # h_{t-1} @ W_hn + b_hn, kept for backward
         w_hh = self.weight_hh.data
-
-        def steps(lo: int, hi: int) -> None:  # the time loop on batch rows lo:hi
-            hs_, hn_, gates_ = hs[:, lo:hi], hn[:, lo:hi], gates[:, lo:hi]
-            hw = np.empty((hi - lo, 3 * H), self.dtype)
-            for step in range(t):
-                a, h_prev = gates_[step], hs_[step]
-                np.matmul(h_prev, w_hh, out=hw)
-                rz = a[:, : 2 * H]
-                rz += hw[:, : 2 * H]
-                sigmoid_inplace(rz)
-                r, z, new = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-                hn_[step] = hw[:, 2 * H :]
-                if b_hn is not None:
-                    hn_[step] += b_hn
-                new += r * hn_[step]
-                np.tanh(new, out=new)
-                h = hs_[step + 1]  # h = n + z * (h_prev - n)
-                np.subtract(h_prev, new, out=h)
-                h *= z
-                h += new
-
-        self._over_rows(steps, n, t)
+        for step in range(t):
+            a, h_prev = gates[step], hs[step]
+            hw = h_prev @ w_hh
+            rz = a[:, : 2 * H]
+            rz += hw[:, : 2 * H]
+            sigmoid_inplace(rz)
+            r, z, new = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            hn[step] = hw[:, 2 * H :]
+            if b_hn is not None:
+                hn[step] += b_hn
+            new += r * hn[step]
+            np.tanh(new, out=new)
+            h = hs[step + 1]  # h = n + z * (h_prev - n)
+            np.subtract(h_prev, new, out=h)
+            h *= z
+            h += new
         self.state = hs[t].copy()
         self._cache = {"x_rows": x_rows, "hs": hs, "hn": hn, "gates": gates, "given": given} if self.training else None
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
@@ -377,35 +338,29 @@ class GRU(RecurrentBase):
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self._cached()
         dys, hs, hn, gates = self._time_major(dy, cache), cache["hs"], cache["hn"], cache["gates"]
-        n, H = hs.shape[1], self.hidden_size
+        H = self.hidden_size
         dzx = np.empty_like(gates)
         dzh = np.empty_like(gates)
         dh_next = np.zeros_like(hs[0])
-        w_hh_t, given = self._w_hh_t(), cache["given"]
-
-        def steps(lo: int, hi: int) -> None:  # the reverse loop on batch rows lo:hi
-            dys_, hs_, hn_, gates_ = dys[:, lo:hi], hs[:, lo:hi], hn[:, lo:hi], gates[:, lo:hi]
-            dzx_, dzh_, dh_next_ = dzx[:, lo:hi], dzh[:, lo:hi], dh_next[lo:hi]
-            dh, dh_w = np.empty_like(dh_next_), np.empty_like(dh_next_)
-            for t in reversed(range(dys.shape[0])):
-                a, dx_t, dh_t = gates_[t], dzx_[t], dzh_[t]
-                r, z, new = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-                dr, dz, dn = dx_t[:, :H], dx_t[:, H : 2 * H], dx_t[:, 2 * H :]
-                np.add(dys_[t], dh_next_, out=dh)
-                np.subtract(1, z, out=dn)
-                dn *= dh
-                dn *= 1 - new * new  # through tanh, from its output
-                np.multiply(dn, r, out=dh_t[:, 2 * H :])  # dhn
-                np.multiply(dn, hn_[t], out=dr)
-                dr *= r - r * r
-                np.subtract(hs_[t], new, out=dz)
-                dz *= dh
-                dz *= z - z * z
-                dh_t[:, : 2 * H] = dx_t[:, : 2 * H]
-                np.multiply(dh, z, out=dh_next_)  # dh_next = dh * z + dzh @ W_hh.T
-                if t or given:
-                    dh_next_ += np.matmul(dh_t, w_hh_t, out=dh_w)
-
-        self._over_rows(steps, n, dys.shape[0])
-        self.initial_state_grad = dh_next if given else None
+        w_hh_t = self._w_hh_t()
+        for t in reversed(range(dys.shape[0])):
+            a, dx_t, dh_t = gates[t], dzx[t], dzh[t]
+            r, z, new = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            dr, dz, dn = dx_t[:, :H], dx_t[:, H : 2 * H], dx_t[:, 2 * H :]
+            dh = dys[t] + dh_next
+            np.subtract(1, z, out=dn)
+            dn *= dh
+            dn *= 1 - new * new  # through tanh, from its output
+            np.multiply(dn, r, out=dh_t[:, 2 * H :])  # dhn
+            np.multiply(dn, hn[t], out=dr)
+            dr *= r - r * r
+            np.subtract(hs[t], new, out=dz)
+            dz *= dh
+            dz *= z - z * z
+            dh_t[:, : 2 * H] = dx_t[:, : 2 * H]
+            dh *= z
+            if t or cache["given"]:
+                dh += dh_t @ w_hh_t
+            dh_next = dh
+        self.initial_state_grad = dh_next if cache["given"] else None
         return self._finish_backward(dzx, dzh, cache)

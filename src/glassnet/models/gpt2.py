@@ -488,6 +488,9 @@ def finetune(
     seed: int = 0,
     report: Callable[[str], None] | None = print,
     should_stop: Callable[[], bool] = lambda: False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> StepLog:
     """Fine-tune on a token array: glassnet's language-model loop (``glassnet.text_training.train_steps``).
 
@@ -499,6 +502,12 @@ def finetune(
     then cosine learning rate. GPT-2's dropout is not applied. ``should_stop()``
     is asked after every step (``glassnet train`` sets it on Ctrl-C): training then
     ends early, with the StepLog's ``stopped_at`` set.
+
+    ``checkpoint`` is a file written every ``eval_interval`` steps, on a stop and
+    at the end (the weights, AdamW's moments, the schedule, the generators, the
+    log, and ``metadata``); ``resume_from`` continues such a run bit for bit: call
+    ``finetune`` with the same model (as it was when the run began, e.g. loaded
+    again from the same folder), tokens and settings.
 
     Returns:
         the StepLog (every step's loss, the periodic train/val estimates).
@@ -523,7 +532,17 @@ def finetune(
     optimizer = recipe.optimizer(model, recipe)
     val = windows(np.asarray(val_tokens, dtype=np.int64), context) if val_tokens is not None else None
     return train_steps(
-        model, windows(tokens, context), val, optimizer, recipe, seed=seed, report=report, should_stop=should_stop
+        model,
+        windows(tokens, context),
+        val,
+        optimizer,
+        recipe,
+        seed=seed,
+        report=report,
+        should_stop=should_stop,
+        checkpoint=checkpoint,
+        resume_from=resume_from,
+        metadata=metadata,
     )
 
 

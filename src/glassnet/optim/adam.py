@@ -11,7 +11,6 @@ import numpy as np
 from glassnet._checks import positive_float
 from glassnet.module import Parameter
 from glassnet.optim.optimizer import Optimizer, beta_pair, non_negative
-from glassnet.parallel import parallel_items
 
 __all__ = ["Adam"]
 
@@ -59,14 +58,10 @@ class Adam(Optimizer):
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)  # work arrays, not state
 
     def step(self) -> None:
-        """Apply one update to every parameter, whole parameters dealt out over glassnet's threads.
-
-        Each parameter is updated by one thread, with the same operations as on one
-        thread, so the numbers do not depend on the thread count.
-        """
+        """Apply one update to every parameter."""
         self.steps += 1
-        params = self.params
-        parallel_items(lambda i: self._update(i, params[i]), [p.data.size for p in params])
+        for i, p in enumerate(self.params):
+            self._update(i, p)
 
     def _update(self, i: int, p: Parameter) -> None:
         group = self.group(i)

@@ -27,6 +27,8 @@ from glassnet.cli import gpt2_train, own_data, own_training, recipes, text_recip
 from glassnet.cli.applies import TEXT_DATASETS, check_applies
 from glassnet.cli.args import add_data_source_args, data_help, integer, positive_float, positive_int
 from glassnet.cli.common import (
+    CHECKPOINT,
+    checkpoint_of,
     confusion_matrix,
     evaluation_pictures,
     format_confusion,
@@ -36,7 +38,7 @@ from glassnet.cli.common import (
     plural,
 )
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
-from glassnet.cli.language_model import run_character_model
+from glassnet.cli.language_model import resume_args, run_character_model
 from glassnet.cli.lock import hold_folder
 from glassnet.cli.runs import StopOnInterrupt, interruptible
 from glassnet.cli.text_recipes import TextRecipe
@@ -133,7 +135,6 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("the following arguments are required: --data (or --resume DIR to continue a run)")
 
 
-CHECKPOINT = "checkpoint.gnet"  # written into --out after every epoch
 _RUN_SETTINGS = ("data", "model", "seed", "epochs", "batch_size", "optimizer", "lr")
 
 
@@ -146,12 +147,7 @@ def _run_to_resume(args: argparse.Namespace) -> tuple[str | None, int]:
         args.model = args.model or "mlp"
         args.seed = 0 if args.seed is None else args.seed
         return None, 0
-    path = os.path.join(args.resume, CHECKPOINT) if os.path.isdir(args.resume) else args.resume
-    if not os.path.isfile(path):
-        raise CommandError(
-            f"--resume {args.resume}: no checkpoint there (glassnet train writes {CHECKPOINT} into its --out folder "
-            "after every epoch)"
-        )
+    path = checkpoint_of(args.resume)
     ck = read_checkpoint(path)
     meta = ck.metadata
     saved = {k: meta.get(k) for k in ("data", "model", "seed")}
@@ -227,7 +223,23 @@ def _how_to_resume(checkpoint: ModelCheckpoint, resumed: str | None, epochs: int
     )
 
 
+def _resume_language_model(args: argparse.Namespace) -> None:
+    """``--resume`` of a language model's run (its checkpoint holds a loop of steps): its flags back into ``args``."""
+    if args.resume is None or getattr(args, "seeds", None) is not None:
+        return
+    path = checkpoint_of(args.resume)
+    ck = read_checkpoint(path)
+    if ck.steps is not None:
+        resume_args(args, path, ck)
+    elif args.data in TEXT_DATASETS or args.model == "gpt2" or gpt2_train.is_text_file(args.data):
+        raise CommandError(
+            f"--resume {args.resume} holds a checkpoint of epochs (the image and toy data sets), "
+            f"not of a language model's steps: it cannot continue a run on --data {args.data}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
+    _resume_language_model(args)  # then its data and model route the run as they did the first time
     if args.model == "gpt2":  # GPT-2 on a text file: its own module
         own_data.check_flags(args, "text")  # --target, --image-size, ... are for tables and images
         return gpt2_train.run(args)
@@ -248,10 +260,6 @@ def run(args: argparse.Namespace) -> int:
             "train in one process: leave out --distributed (and mpirun)"
         )
     if args.data in TEXT_DATASETS:  # language models train for steps, not epochs
-        if args.resume is not None:
-            raise CommandError(
-                f"--resume is for the image and toy data sets; --data {args.data} has no checkpoints yet"
-            )
         args.model = args.model or "gpt"
         args.seed = 0 if args.seed is None else args.seed
         return train_text(args)
