@@ -8,7 +8,7 @@ import pytest
 import glassnet as gn
 from glassnet import parallel
 from glassnet.datasets.text import windows
-from glassnet.replicas import Replicas, can_split
+from glassnet.replicas import Replicas, can_split, split_pays
 from glassnet.text_training import TextRecipe, train_steps
 from glassnet.training import replicas_for
 
@@ -105,7 +105,7 @@ def test_layers_that_draw_for_their_rows_only_and_observed_layers_are_not_split(
     gn.set_num_threads(2)
     rng = np.random.default_rng(0)
     loss = gn.CrossEntropyLoss()
-    plain = gn.Sequential(gn.Linear(3, 4, rng=rng), gn.ReLU(), gn.Linear(4, 2, rng=rng))
+    plain = gn.Sequential(gn.Linear(3, 4, rng=rng), gn.LayerNorm(4), gn.ReLU(), gn.Linear(4, 2, rng=rng))
     assert can_split(plain) and replicas_for(plain, loss) is not None
     dropout = gn.Sequential(gn.Linear(3, 4, rng=rng), gn.Dropout(0.5, rng=rng), gn.Linear(4, 2, rng=rng))
     assert can_split(dropout)  # it draws the whole batch's mask in every thread
@@ -125,7 +125,7 @@ def test_layers_that_draw_for_their_rows_only_and_observed_layers_are_not_split(
 
     own = gn.Sequential(gn.Linear(3, 4, rng=rng), Noise(), gn.Linear(4, 2, rng=rng))
     assert not can_split(own) and replicas_for(own, loss) is None
-    plain[0].forward = plain[0].forward  # an observer replaces forward on the object: a copy would share it
+    plain[1].forward = plain[1].forward  # an observer replaces forward on the object: a copy would share it
     assert not can_split(plain)
     gn.set_num_threads(1)
     assert replicas_for(gn.Sequential(gn.Linear(3, 2, rng=rng)), loss) is None
@@ -177,3 +177,14 @@ def test_dropout_and_augmentation_draw_the_masks_of_one_thread_on_any_count():
         for a, b in zip(model.modules(), one_model.modules()):  # the generators end where one thread's do
             if a.stochastic:
                 assert a.rng.bit_generator.state == b.rng.bit_generator.state
+
+
+def test_a_model_of_products_and_light_passes_alone_trains_on_the_blas_pools_threads():
+    gn.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    loss = gn.CrossEntropyLoss()
+    mlp = gn.Sequential(gn.Flatten(), gn.Linear(4, 8, rng=rng), gn.BatchNorm1d(8), gn.ReLU(), gn.Dropout(0.2, rng=rng),
+                        gn.Linear(8, 2, rng=rng))  # fmt: skip
+    assert can_split(mlp) and not split_pays(mlp) and replicas_for(mlp, loss) is None
+    cnn = _cnn(rng)
+    assert split_pays(cnn) and replicas_for(cnn, loss) is not None

@@ -119,6 +119,9 @@ class Module:
     casts_input: bool = True  # False for layers whose input is not cast (Embedding's integer ids)
     batch_statistics: bool = False  # True for layers (BatchNorm) that can't train on a batch of one sample
     draws_whole_batch: bool = False  # a stochastic layer that draws through batch_rows (see the docstring)
+    # True where the layer's time is one matrix product or a light element-wise pass (Linear, activations,
+    # Dropout, BatchNorm1d): a model of such layers alone trains on the BLAS pool's threads (glassnet.replicas)
+    blas_bound: bool = False
     # (lo, hi, n) while this copy of the layer runs rows lo:hi of an n-row batch (glassnet.replicas); else None
     shard: tuple[int, int, int] | None = None
     # True where, in eval mode, each sample's output depends on that sample alone: glassnet's

@@ -36,7 +36,7 @@ from glassnet.module import Module, Sequential, pack_gradients
 from glassnet.optim.clip import clip_grad_norm
 from glassnet.optim.optimizer import Optimizer
 from glassnet.parallel import can_hold_blas, get_num_threads, own_threads, run_blocks
-from glassnet.replicas import Replicas, can_split, replica
+from glassnet.replicas import Replicas, can_split, replica, split_pays
 
 __all__ = ["History", "TrainingRun", "fit", "predict", "evaluate", "train_step", "check_x", "check_y"]
 
@@ -142,7 +142,9 @@ def _twins(model: Module, slices: int) -> list[Module]:
     more than one slice is to come, and glassnet may run more than one thread with the BLAS pool held.
     """
     threads = min(get_num_threads(), slices)
-    if threads < 2 or not model.samples_independent() or not can_split(model) or not can_hold_blas():
+    if threads < 2 or not model.samples_independent() or not can_split(model) or not split_pays(model):
+        return [model]
+    if not can_hold_blas():
         return [model]
     return [model, *(replica(model) for _ in range(threads - 1))]
 
@@ -375,10 +377,11 @@ def replicas_for(model: Module, loss: Loss, grads: list[np.ndarray] | None = Non
     """The threads' replicas for a data-parallel step, or None where one thread trains (``glassnet.replicas``).
 
     Used when glassnet runs more than one thread (``gn.set_num_threads``) on a model that
-    ``can_split``, and not over a BatchNorm whose statistics MPI already synchronises.
+    ``can_split`` and where a split pays (``split_pays``: not an MLP's few large products), and not
+    over a BatchNorm whose statistics MPI already synchronises.
     """
     threads = get_num_threads()
-    if threads < 2 or not can_split(model) or not can_hold_blas():
+    if threads < 2 or not can_split(model) or not split_pays(model) or not can_hold_blas():
         return None
     if any(m.batch_statistics and getattr(m, "sync", None) is not None for m in model.modules()):
         return None

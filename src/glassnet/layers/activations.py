@@ -25,6 +25,8 @@ __all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "S
 class _Elementwise(Module):
     """An activation: output shape equals input shape, no parameters."""
 
+    blas_bound = True  # its time is one product or a light pass: BLAS's threads split it (glassnet.replicas)
+
     per_sample = True  # in eval mode (see Module.samples_independent)
 
     def __init__(self) -> None:

@@ -42,6 +42,8 @@ class Dropout(Module):
         array([1., 1., 1.], dtype=float32)
     """
 
+    blas_bound = True  # its time is one product or a light pass: BLAS's threads split it (glassnet.replicas)
+
     per_sample = True  # in eval mode (see Module.samples_independent)
 
     stochastic = True

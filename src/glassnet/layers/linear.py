@@ -49,6 +49,8 @@ class Linear(Module):
         (4, 2)
     """
 
+    blas_bound = True  # its time is one product or a light pass: BLAS's threads split it (glassnet.replicas)
+
     per_sample = True  # in eval mode (see Module.samples_independent)
 
     def __init__(

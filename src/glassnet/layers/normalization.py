@@ -226,6 +226,8 @@ class BatchNorm1d(_BatchNorm):
         array([0.2, 2. ], dtype=float32)
     """
 
+    blas_bound = True  # its time is one product or a light pass: BLAS's threads split it (glassnet.replicas)
+
     _layouts = {2: "(N, C)", 3: "(N, C, L)"}
 
 

@@ -32,6 +32,8 @@ class Flatten(Module):
         (2, 60)
     """
 
+    blas_bound = True  # its time is one product or a light pass: BLAS's threads split it (glassnet.replicas)
+
     per_sample = True  # in eval mode (see Module.samples_independent)
 
     def __init__(self) -> None:
