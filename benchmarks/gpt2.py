@@ -16,7 +16,8 @@ every thread pool capped at ``--threads``, and
 * generates ``--gen-length`` tokens greedily after an 8-token prompt (after a 2-token
   warm-up), with the key/value cache (transformers' ``generate(do_sample=False)``), in tokens/s;
 * takes ``--warmup`` then ``--steps`` timed fine-tuning steps on a fixed batch of
-  4 x 128 tokens: forward, cross-entropy, backward, AdamW (weight decay on matrices);
+  4 x 128 tokens: forward, cross-entropy, backward, AdamW (weight decay on matrices); glassnet's as
+  ``finetune`` takes it (``train_step``, the batch split over its threads);
 * reports the median step, tokens/s, peak RSS of the process and what fine-tuning added.
 """
 
@@ -72,6 +73,7 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
     from glassnet.models import gpt2, gpt_param_groups
     from glassnet.module import pack_gradients
     from glassnet.optim import AdamW
+    from glassnet.training import replicas_for, train_step
 
     t0 = time.perf_counter()
     model = gpt2.load_pretrained(args.folder)
@@ -90,13 +92,10 @@ def glassnet_worker(args: argparse.Namespace) -> dict[str, Any]:
     rss_before = common.rss_now_mib()
     common.reset_peak_rss()
     times, last = [], 0.0
+    replicas = replicas_for(model, loss, grads)  # as finetune: the batch split over glassnet's threads
     for _ in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        last = loss(model(ids[:, :-1]), ids[:, 1:])
-        for g in grads:
-            g.fill(0)
-        model.backward(loss.backward())
-        opt.step()
+        last = train_step(model, loss, opt, ids[:, :-1], ids[:, 1:], replicas=replicas)
         times.append(time.perf_counter() - t0)
     increment = (common.peak_since_reset_mib() or 0.0) - (rss_before or 0.0)
     return {"load_s": load_s, "gen_s": gen_s, "times": times[args.warmup :], "loss": last, "increment_mib": increment}
