@@ -52,6 +52,15 @@ def test_mpi_ranks_on_one_machine_share_its_cores(monkeypatch):
     assert gn.get_num_threads() == 1
 
 
+def test_ranks_bound_to_their_own_cores_keep_them(monkeypatch):
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity here")
+    monkeypatch.setattr(os, "cpu_count", lambda: 32)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 8)  # mpirun bound this rank to 8 of 32 cores
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4")
+    assert gn.get_num_threads() == 8
+
+
 def test_available_cores_is_the_cpu_affinity(monkeypatch):
     if hasattr(os, "sched_getaffinity"):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # as under taskset -c 0

@@ -188,3 +188,139 @@ def test_a_model_of_products_and_light_passes_alone_trains_on_the_blas_pools_thr
     assert can_split(mlp) and not split_pays(mlp) and replicas_for(mlp, loss) is None
     cnn = _cnn(rng)
     assert split_pays(cnn) and replicas_for(cnn, loss) is not None
+
+
+# --- the edges: what must not be split, and what splitting must survive ----------------------
+
+
+def _bn1d(rng):
+    return gn.Sequential(
+        gn.Conv2d(1, 2, 3, bias=False, rng=rng, dtype=np.float64), gn.Flatten(),
+        gn.Linear(8, 4, bias=False, rng=rng, dtype=np.float64),  # a bias before BatchNorm: its gradient is noise
+        gn.BatchNorm1d(4, dtype=np.float64), gn.ReLU(), gn.Linear(4, 2, rng=rng, dtype=np.float64),
+    )  # fmt: skip
+
+
+def _fit_with(threads, make, x, y, **kwargs):
+    gn.set_num_threads(threads)
+    model = make(np.random.default_rng(0))
+    history = model.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=gn.Adam(model.parameters(), lr=1e-2),
+                        seed=0, verbose=0, **kwargs)  # fmt: skip
+    return history["loss"], [p.data.copy() for p in model.parameters()]
+
+
+def _assert_close(a, b):
+    np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-12)
+    for p, q in zip(a[1], b[1]):
+        np.testing.assert_allclose(p, q, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [2, 3, 5])
+def test_batchnorm1d_gets_two_rows_in_every_share(batch_size):
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((7, 1, 4, 4)), rng.integers(0, 2, 7)  # the last batch of 5 has 2 rows
+    one = _fit_with(1, _bn1d, x, y, epochs=2, batch_size=batch_size)
+    _assert_close(_fit_with(3, _bn1d, x, y, epochs=2, batch_size=batch_size), one)
+
+
+class _Center(gn.Module):
+    """A layer of one's own that mixes the rows of a batch: a share of it would compute something else."""
+
+    def forward(self, x):
+        return x - x.mean(axis=0)
+
+    def backward(self, dy):
+        return dy - dy.mean(axis=0)
+
+
+def test_a_layer_of_your_own_is_never_split():
+    def make(rng):
+        return gn.Sequential(gn.Conv2d(1, 2, 3, rng=rng, dtype=np.float64), gn.Flatten(), _Center(),
+                             gn.Linear(8, 2, rng=rng, dtype=np.float64))  # fmt: skip
+
+    assert not can_split(make(np.random.default_rng(0)))
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((8, 1, 4, 4)), rng.integers(0, 2, 8)
+    one = _fit_with(1, make, x, y, epochs=2, batch_size=8)
+    two = _fit_with(2, make, x, y, epochs=2, batch_size=8)
+    assert one[0] == two[0] and all(np.array_equal(a, b) for a, b in zip(one[1], two[1]))
+
+
+def test_a_loss_of_your_own_is_never_split():
+    class Mean(gn.CrossEntropyLoss):
+        pass
+
+    model = _cnn(np.random.default_rng(0))
+    assert can_split(model, gn.CrossEntropyLoss()) and not can_split(model, Mean())
+
+
+def test_a_recurrent_layer_given_a_state_for_the_batch_is_not_split():
+    model = _lstm(np.random.default_rng(0))
+    assert can_split(model)
+    model[1].initial_state = (np.zeros((4, 6)), np.zeros((4, 6)))
+    assert not can_split(model)
+    model[1].initial_state = None
+    model[1].use_cache(True)  # stateful: the state carried from the last batch
+    assert not can_split(model)
+
+
+def test_a_mode_set_on_the_model_after_the_copies_were_made_reaches_every_thread():
+    model = _cnn(np.random.default_rng(0))
+    model.train()
+    replicas = Replicas(model, gn.CrossEntropyLoss(), 2)  # copies made computing dL/dx
+    model.set_input_grad(False)  # as fit and the language-model loop do
+    x, y = _batch("cnn", 8)
+    replicas.step(x, y)
+    for master, twin in zip(model.modules(), replicas.models[1].modules()):
+        assert (twin.training, twin.input_grad) == (master.training, master.input_grad)
+    assert replicas.models[1][0].input_grad is False
+
+
+def test_training_in_several_python_threads_at_once_never_hangs():
+    import threading
+
+    gn.set_num_threads(3)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((16, 1, 8, 8)), rng.integers(0, 3, 16)
+    done = []
+
+    def train():
+        model = _cnn(np.random.default_rng(0))
+        model.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=gn.Adam(model.parameters()), epochs=15, batch_size=8,
+                  verbose=0)  # fmt: skip
+        done.append(1)
+
+    threads = [threading.Thread(target=train, daemon=True) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(done) == 5
+
+
+def test_a_model_that_cannot_be_copied_trains_on_one_thread():
+    import threading
+
+    gn.set_num_threads(2)
+    model = _cnn(np.random.default_rng(0))
+    model.lock = threading.Lock()  # deepcopy refuses it
+    assert replicas_for(model, gn.CrossEntropyLoss()) is None
+    x, y = _batch("cnn", 8)
+    model.fit(x, y, loss=gn.CrossEntropyLoss(), optimizer=gn.Adam(model.parameters()), epochs=1, verbose=0)
+    assert np.isfinite(model.predict(x)).all()
+
+
+def test_own_threads_held_from_two_threads_gives_the_pool_back_when_the_last_ends():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas()
+    a, b = parallel.own_threads(), parallel.own_threads()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert blas() == [1] * len(before)  # b still runs its threads
+    b.__exit__(None, None, None)
+    assert blas() == before

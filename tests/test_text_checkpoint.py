@@ -128,6 +128,7 @@ BAD_STEPS = {
     "eval steps as floats": (lambda h: h["steps"]["log"].update(eval_steps=[0.0, 4.0]), "'eval_steps' must be a list"),
     "more losses than steps": (lambda h: h["steps"]["log"].update(losses=[1.0] * 11), "lengths do not fit 10 steps"),
     "estimates of other lengths": (lambda h: h["steps"]["log"].update(eval_val=[1.0, 2.0]), "lengths do not fit"),
+    "a loss too large for a float": (lambda h: h["steps"]["log"].update(losses=[10**400] * 4), "'losses' must be"),
 }
 
 
@@ -146,3 +147,12 @@ def test_a_checkpoint_with_a_bad_loop_state_is_refused_before_anything_changes(t
         train_steps(model, windows(TOKENS[:500], CONTEXT), None, s.optimizer(model, s), s, seed=5, report=None,
                     resume_from=path)  # fmt: skip
     assert all(np.array_equal(p.data, b) for p, b in zip(model.parameters(), before))
+
+
+def test_a_generator_other_than_pcg64_is_refused_for_a_run_with_checkpoints(tmp_path):
+    s = _recipe(_gpt)
+    model = s.build(VOCAB, CONTEXT, 0)
+    mt = np.random.Generator(np.random.MT19937(5))
+    with pytest.raises(ValueError, match="seed must be an int or a Generator of NumPy's default PCG64"):
+        train_steps(model, windows(TOKENS, CONTEXT), None, s.optimizer(model, s), s, seed=mt, report=None,
+                    checkpoint=tmp_path / "ck.gnet")  # fmt: skip

@@ -158,3 +158,20 @@ def test_a_damaged_flag_in_the_checkpoint_is_refused(story, tmp_path, tiny_recip
     assert "the stored flag steps must be an integer >= 1 or null. Received: -3" in _error(
         capsys, ["train", "--resume", edited]
     )
+
+
+def test_a_run_given_a_relative_path_resumes_from_another_folder(story, tmp_path, tiny_recipes, monkeypatch, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "story.txt").write_text(story.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(work)
+    out = tmp_path / "run"
+    argv = ["train", "--data", "story.txt", "--steps", "4", "--eval-interval", "2", "--context", "8", "--out", str(out)]
+    with monkeypatch.context() as m:
+        _ctrl_c_after(m, 2)
+        assert cli.main(argv) == 130
+    monkeypatch.chdir(tmp_path)  # elsewhere: the stored path is absolute
+    assert cli.main(["train", "--resume", str(out)]) == 0
+    monkeypatch.chdir(work)
+    assert cli.main(["train", "--resume", str(out), "--data", "story.txt"]) == 0  # the same file, given relative
+    assert "is finished" in capsys.readouterr().out

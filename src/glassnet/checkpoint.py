@@ -47,6 +47,7 @@ from glassnet.optim.schedulers import LRScheduler
 from glassnet.registry import describe_architecture
 
 __all__ = [
+    "finite_number",
     "ModelCheckpoint",
     "Checkpoint",
     "save_checkpoint",
@@ -288,7 +289,14 @@ def _is_number(value: Any) -> bool:
     """A finite JSON number, or a non-finite one as the checkpoint writes it (``{"float": "nan"}``)."""
     if isinstance(value, dict):
         return set(value) == {"float"} and value["float"] in ("inf", "-inf", "nan")
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return finite_number(value)
+
+
+def finite_number(value: Any) -> bool:
+    """A finite int or float, not a bool; an int too large for a float (10**400) is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < 2**1023 if isinstance(value, int) else math.isfinite(value)
 
 
 def _check_history(history: Any, where: str) -> None:
@@ -516,7 +524,7 @@ def check_settings(
             )
     if "lr" in settings:
         lr = settings["lr"]
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        if not finite_number(lr) or lr <= 0:
             raise _bad(where, f"the stored setting lr must be a number > 0. Received: lr={short(lr)}")
     if "optimizer" in settings and settings["optimizer"] not in optimizers:
         raise _bad(
@@ -702,7 +710,7 @@ def restore_steps(path: str | os.PathLike[str], run: TrainingRun, total: int, da
         raise _bad(where, f"the checkpoint's run has {steps['total']} steps, not {total}: resume it with the same")
     if steps["data"] != data:
         raise _bad(where, "the checkpoint's run trained on other tokens (their digests differ): give it the same text")
-    _set_rng(np.random.Generator(type(run.rng.bit_generator)()), steps["eval_rng"], "the evaluation", where)
+    _set_rng(np.random.Generator(np.random.PCG64()), steps["eval_rng"], "the evaluation", where)  # always PCG64
     _restore_state(ck, run)
     return steps
 

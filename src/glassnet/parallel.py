@@ -50,6 +50,7 @@ __all__ = [
     "available_cores",
     "can_hold_blas",
     "own_threads",
+    "inside_worker",
     "row_blocks",
     "run_blocks",
 ]
@@ -65,14 +66,20 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _blas: Any = None  # threadpoolctl's controller of the BLAS libraries loaded, made on first use; False: none
 _blas_limit: Any = None  # the limit set_num_threads put on the BLAS pool
+_held = 0  # own_threads contexts open now, in any thread
+_held_limit: Any = None  # the limit the first of them set (the last one out restores it)
 _inside = threading.local()  # set in a worker: a pass it starts runs inline, never waits on its own pool
 
 
 def _after_fork_in_child() -> None:
-    """A forked child has none of its parent's threads: start a pool afresh there when one is needed."""
-    global _lock, _pool, _pool_size
+    """A forked child has none of its parent's threads: start a pool afresh there when one is needed,
+    and give the BLAS pool back its threads if a parent's thread held it at one."""
+    global _lock, _pool, _pool_size, _held, _held_limit
     _lock = threading.Lock()
     _pool, _pool_size = None, 0
+    if _held_limit is not None:
+        _held_limit.restore_original_limits()
+    _held, _held_limit = 0, None
 
 
 if hasattr(os, "register_at_fork"):
@@ -129,14 +136,31 @@ def can_hold_blas() -> bool:
 def own_threads() -> Iterator[None]:
     """The BLAS pool at one thread while glassnet runs its own threads (each calls BLAS); put back after.
 
-    A context of a few microseconds: ``glassnet.replicas`` enters it for every training step.
+    A context of a few microseconds: ``glassnet.replicas`` enters it for every training step. Contexts
+    open in several threads at once share one hold: the pool gets its threads back when the last ends.
     """
+    global _held, _held_limit
     controller = _blas_controller()
     if controller is None:
         yield
         return
-    with controller.limit(limits=1):
+    with _lock:
+        if _held == 0:
+            _held_limit = controller.limit(limits=1)
+        _held += 1
+    try:
         yield
+    finally:
+        with _lock:
+            _held -= 1
+            if _held == 0 and _held_limit is not None:
+                _held_limit.restore_original_limits()
+                _held_limit = None
+
+
+def inside_worker() -> bool:
+    """Whether this thread is running a block of ``run_blocks`` (blocks it starts run inline)."""
+    return bool(getattr(_inside, "active", False))
 
 
 def set_num_threads(n: int) -> None:
@@ -165,7 +189,12 @@ def set_num_threads(n: int) -> None:
 
 
 def _ranks_on_this_machine() -> int:
-    """How many MPI ranks mpirun started on this machine (Open MPI's and MPICH's variables), else 1."""
+    """How many MPI ranks mpirun started on this machine (Open MPI's and MPICH's variables), else 1.
+
+    1 as well when mpirun bound this rank to a part of the machine: its affinity is its share already.
+    """
+    if hasattr(os, "sched_getaffinity") and available_cores() < (os.cpu_count() or 1):
+        return 1
     for name in ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"):
         text = os.environ.get(name, "")
         if text.isdigit() and int(text) > 0:
@@ -253,7 +282,7 @@ def run_blocks(fn: Callable[[int, int], Any], blocks: Sequence[tuple[int, int]])
     """
     if len(blocks) == 1 or getattr(_inside, "active", False):
         return [fn(lo, hi) for lo, hi in blocks]
-    pool = _workers(len(blocks))
+    pool = _workers(max(len(blocks), get_num_threads()))  # one size for every caller: no pool is swapped under another
 
     def in_worker(lo: int, hi: int) -> Any:
         _inside.active = True

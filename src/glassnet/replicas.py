@@ -28,6 +28,7 @@ stays in step with the model's. A layer that draws otherwise is not split (``can
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections.abc import Sequence
@@ -81,28 +82,55 @@ def split_pays(model: Module) -> bool:
     return not all(m.blas_bound for m in model.modules() if not any(True for _ in m.children()))
 
 
-def can_split(model: Module) -> bool:
+def can_split(model: Module, loss: Loss | None = None) -> bool:
     """Whether a batch of ``model`` may be split over threads, with the numbers of one thread.
 
-    Not when a layer draws random numbers other than through ``Module.batch_rows`` (glassnet's
-    Dropout and augmentation layers do), nor when a layer's ``forward`` is replaced on the object
-    itself (the diagnostics' observers): a copy would share it.
+    Only for glassnet's own modules and losses, whose rows meet only where the module says so
+    (BatchNorm's sums, which the threads share): a layer or loss of your own may mix the rows of
+    a batch (``x - x.mean(0)``), which a share of the batch would compute differently. Not when a
+    layer draws random numbers other than through ``Module.batch_rows`` (glassnet's Dropout and
+    augmentation layers do), when a recurrent layer starts from a state given for the whole batch
+    (``initial_state``, ``stateful``), or when a layer's ``forward`` is replaced on the object itself
+    (the diagnostics' observers): a copy would share it.
     """
-    return not any(
-        (m.stochastic and not m.draws_whole_batch) or "forward" in vars(m) or "backward" in vars(m)
-        for m in model.modules()
-    )
+    if loss is not None and not _glassnet_class(loss):
+        return False
+    for m in model.modules():
+        if not _glassnet_class(m) or (m.stochastic and not m.draws_whole_batch):
+            return False
+        if "forward" in vars(m) or "backward" in vars(m):
+            return False
+        if getattr(m, "initial_state", None) is not None or getattr(m, "stateful", False):
+            return False
+    return True
 
 
-def replica(model: Module) -> Module:
-    """A copy of ``model``'s modules whose parameters share its ``data`` arrays and own fresh gradients."""
+def _glassnet_class(obj: object) -> bool:
+    return type(obj).__module__.split(".")[0] == "glassnet"
+
+
+def replica(model: Module, gradients: bool = True) -> Module:
+    """A copy of ``model``'s modules whose parameters share its ``data`` arrays.
+
+    With ``gradients`` the copy owns fresh gradients (for training); without, it shares the
+    model's too, which a forward pass in eval mode never writes (for predict). Raises TypeError
+    (or what ``copy.deepcopy`` raises) for a model that cannot be copied.
+    """
     memo: dict[int, Any] = {id(p.data): p.data for p in model.parameters()}
+    if not gradients:
+        memo.update({id(p.grad): p.grad for p in model.parameters()})
     twin = copy.deepcopy(model, memo)
     for p, q in zip(model.parameters(), twin.parameters()):
         if q.data is not p.data:  # pragma: no cover - deepcopy's memo shares them
             q.data = p.data
-        q.grad = np.zeros_like(p.grad)
+        if gradients:
+            q.grad = np.zeros_like(p.grad)
     return twin
+
+
+# One split step at a time in the process: two callers' shares waiting at their barriers on one pool of
+# workers could each hold a worker the other needs. A second caller meanwhile trains on its own thread.
+_one_split_at_a_time = threading.Lock()
 
 
 class Replicas:
@@ -135,6 +163,8 @@ class Replicas:
         self.syncing = ThreadSum(threads)
         self._random = [[m for m in r.modules() if m.stochastic] for r in self.models]
         self._norms = [[m for m in r.modules() if m.batch_statistics] for r in self.models]
+        self._pairs = list(zip(*(r.modules() for r in self.models)))  # each module with its copies
+        self._min_rows = 2 if self._norms[0] else 1  # BatchNorm needs 2 values a channel in every share
         for k, norms in enumerate(self._norms):
             for m in norms:
                 m.sync = self._sum_of(k)  # type: ignore[attr-defined]
@@ -159,7 +189,20 @@ class Replicas:
             and each thread's outputs, in batch order.
         """
         n = len(x)
-        blocks = parallel.row_blocks(n, grain=1, threads=min(self.threads, n))
+        for master, *copies in self._pairs:  # a mode the model's modules were given since (a callback's)
+            for twin in copies:
+                twin.training, twin.input_grad = master.training, master.input_grad
+        split = not parallel.inside_worker() and _one_split_at_a_time.acquire(blocking=False)
+        try:
+            threads = min(self.threads, max(1, n // self._min_rows)) if split else 1
+            return self._step(x, y, share, n, parallel.row_blocks(n, grain=1, threads=threads))
+        finally:
+            if split:
+                _one_split_at_a_time.release()
+
+    def _step(
+        self, x: np.ndarray, y: np.ndarray, share: float, n: int, blocks: list[tuple[int, int]]
+    ) -> tuple[float, list[np.ndarray]]:
         self.syncing.reset(len(blocks))
         sum_loss = self.losses[0].reduction == "sum"
         index = {block: k for k, block in enumerate(blocks)}
@@ -196,7 +239,7 @@ class Replicas:
                     m.shard = None
             return value * part, out
 
-        with parallel.own_threads():  # one BLAS thread each while the threads run
+        with parallel.own_threads() if len(blocks) > 1 else contextlib.nullcontext():  # one BLAS thread each
             results = parallel.run_blocks(shard, blocks)
         if errors:  # the error that started it, not the others' broken barrier
             causes = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]

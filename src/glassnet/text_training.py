@@ -195,6 +195,11 @@ def train_steps(
     A finished run's checkpoint trains nothing and gives its final report again.
     """
     rng = as_rng(seed)
+    if (checkpoint is not None or resume_from is not None) and not isinstance(rng.bit_generator, np.random.PCG64):
+        raise ValueError(
+            "seed must be an int or a Generator of NumPy's default PCG64 for a run with checkpoints. "
+            f"Received: a Generator of {type(rng.bit_generator).__name__}"
+        )
     eval_rng = np.random.default_rng(rng.integers(2**63))  # estimates don't shift the training batches
     schedule = (
         WarmupCosineLR(optimizer, s.warmup_steps, s.steps, s.min_lr)
@@ -220,8 +225,6 @@ def train_steps(
 
     started = time.perf_counter()
     model.train()
-    model.set_input_grad(False)  # nothing consumes a gradient for the token ids
-    replicas = replicas_for(model, loss)  # more than one glassnet thread: each takes a share of every batch
 
     def evaluate(step: int) -> None:
         log.eval_steps.append(step)
@@ -237,7 +240,10 @@ def train_steps(
             )
 
     progress = _StepProgress(s.steps, report, start=log.resumed_at)
+    replicas = None
     try:
+        model.set_input_grad(False)  # nothing consumes a gradient for the token ids
+        replicas = replicas_for(model, loss)  # more than one glassnet thread: each takes a share of every batch
         for step in range(log.resumed_at, s.steps):
             if step % s.eval_interval == 0:
                 evaluate(step)

@@ -11,6 +11,7 @@ Inputs are checked once, up front, not on every batch.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import sys
@@ -146,7 +147,10 @@ def _twins(model: Module, slices: int) -> list[Module]:
         return [model]
     if not can_hold_blas():
         return [model]
-    return [model, *(replica(model) for _ in range(threads - 1))]
+    try:
+        return [model, *(replica(model, gradients=False) for _ in range(threads - 1))]
+    except (TypeError, ValueError, copy.Error):  # a module that cannot be copied: one thread
+        return [model]
 
 
 def _batches(model: Module, x: np.ndarray, batch_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
@@ -381,11 +385,14 @@ def replicas_for(model: Module, loss: Loss, grads: list[np.ndarray] | None = Non
     over a BatchNorm whose statistics MPI already synchronises.
     """
     threads = get_num_threads()
-    if threads < 2 or not can_split(model) or not split_pays(model) or not can_hold_blas():
+    if threads < 2 or not can_split(model, loss) or not split_pays(model) or not can_hold_blas():
         return None
     if any(m.batch_statistics and getattr(m, "sync", None) is not None for m in model.modules()):
         return None
-    return Replicas(model, loss, threads, grads)
+    try:
+        return Replicas(model, loss, threads, grads)
+    except (TypeError, ValueError, copy.Error):  # a module that cannot be copied (a lock, a file): one thread
+        return None
 
 
 def train_step(

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from glassnet._checks import short
-from glassnet.checkpoint import Checkpoint
+from glassnet.checkpoint import Checkpoint, finite_number
 from glassnet.cli import text_recipes
 from glassnet.cli.common import CHECKPOINT, output_files, plural
 from glassnet.cli.errors import EXIT_INTERRUPTED, CommandError
@@ -39,9 +39,19 @@ RUN_FLAGS = ("data", "model", "seed", "steps", "batch_size", "context", "lr", "e
 _COUNTS = ("steps", "batch_size", "context", "eval_interval", "vocab_size")
 
 
+_PATHS = ("data", "init")  # stored absolute, so that --resume works from another folder
+
+
+def _absolute(key: str, value: Any) -> Any:
+    """A path flag's value as an absolute path (a file or folder that exists); any other value as it is."""
+    if key in _PATHS and isinstance(value, str) and os.path.exists(value):
+        return os.path.abspath(value)
+    return value
+
+
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The flags of this run as given (None: the recipe's default), for its checkpoint."""
-    return {key: getattr(args, key, None) for key in RUN_FLAGS}
+    """The flags of this run as given (None: the recipe's default; paths made absolute), for its checkpoint."""
+    return {key: _absolute(key, getattr(args, key, None)) for key in RUN_FLAGS}
 
 
 def _check_flags(flags: Any, path: str) -> dict[str, Any]:
@@ -63,9 +73,7 @@ def _check_flags(flags: Any, path: str) -> dict[str, Any]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise bad(key, "an integer >= 1 or null")
     lr = flags["lr"]
-    if lr is not None and (
-        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
-    ):
+    if lr is not None and (not finite_number(lr) or lr <= 0):
         raise bad("lr", "a number > 0 or null")
     for key in ("init", "encoding"):
         if flags[key] is not None and not isinstance(flags[key], str):
@@ -78,7 +86,7 @@ def resume_args(args: argparse.Namespace, path: str, ck: Checkpoint) -> None:
     flags = _check_flags(ck.metadata.get("flags"), path)
     for key in RUN_FLAGS:
         given, flag = getattr(args, key, None), "--" + key.replace("_", "-")
-        if given is not None and given != flags[key]:
+        if given is not None and _absolute(key, given) != flags[key]:
             was = "not given" if flags[key] is None else f"{flag} {flags[key]}"
             raise CommandError(
                 f"{flag} {given} differs from the run being resumed ({was}): leave it out to continue it"
