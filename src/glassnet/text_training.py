@@ -152,6 +152,15 @@ class StepLog:
     stopped_at: int | None = None
     resumed_at: int = 0
 
+    def curve(self) -> dict[str, list[Any]]:
+        """The losses as a model file's metadata keeps them (``glassnet train`` writes it as "curve")."""
+        return {"step_loss": self.losses, "eval_steps": self.eval_steps, "train": self.eval_train, "val": self.eval_val}
+
+    def timing(self) -> str:
+        """This call's training time and time a step, e.g. "training: 12.3s (41.0 ms a step)"."""
+        steps = max(1, len(self.losses) - self.resumed_at)
+        return f"training: {self.seconds:.1f}s ({1000 * self.seconds / steps:.1f} ms a step)"
+
     def state(self) -> dict[str, list[Any]]:
         """The lists a checkpoint keeps."""
         return {"losses": self.losses, "eval_steps": self.eval_steps, "eval_train": self.eval_train,

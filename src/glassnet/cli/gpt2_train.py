@@ -257,10 +257,7 @@ def run(args: argparse.Namespace) -> int:
             resume_from=getattr(args, "resume_from", None),
             metadata={"flags": run_flags(args)},
         )
-    print(
-        f"training: {log.seconds:.1f}s ({1000 * log.seconds / max(1, len(log.losses) - log.resumed_at):.1f} ms a step)",
-        flush=True,
-    )
+    print(log.timing(), flush=True)
     val_loss = validation_loss(model, val_ids, context) if val_ids is not None else None
     metadata: dict[str, Any] = {
         "data": args.data,
@@ -271,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "settings": {**s.__dict__, "context": context},
         "validation_loss": val_loss,
-        "curve": {"step_loss": log.losses, "eval_steps": log.eval_steps, "train": log.eval_train, "val": log.eval_val},
+        "curve": log.curve(),
     }
     if log.stopped_at is not None:
         metadata["interrupted"] = {"epoch": 1, "batch": log.stopped_at, "batches": s.steps}

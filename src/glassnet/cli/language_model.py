@@ -176,10 +176,7 @@ def run_character_model(
             resume_from=getattr(args, "resume_from", None),
             metadata={"flags": run_flags(args)},
         )
-    print(
-        f"training: {log.seconds:.1f}s ({1000 * log.seconds / max(1, len(log.losses) - log.resumed_at):.1f} ms a step)",
-        flush=True,
-    )
+    print(log.timing(), flush=True)
     val_loss = validation_loss(model, val_ids, s.context)
     record: dict[str, Any] = {
         **metadata,
@@ -197,7 +194,7 @@ def run_character_model(
             "clip": s.clip,
         },
         "validation_loss": val_loss,
-        "curve": {"step_loss": log.losses, "eval_steps": log.eval_steps, "train": log.eval_train, "val": log.eval_val},
+        "curve": log.curve(),
     }
     if log.stopped_at is not None:
         record["interrupted"] = {"epoch": 1, "batch": log.stopped_at, "batches": s.steps}
